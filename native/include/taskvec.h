@@ -1,0 +1,209 @@
+// taskvec: a small C API over llama.cpp and libmtmd for the Java binding.
+//
+// Conventions (after llama.h and mtmd.h):
+// - Opaque handles, created by *_load / *_init and released by the matching *_free. Free functions accept NULL.
+// - Parameter structs come from *_default_params() and are passed by value.
+// - Functions that can fail return a tv_status (0 = TV_OK) or NULL; the reason is then available from
+//   tv_last_error() on the same thread until the next failing call on that thread.
+// - Nothing in this library calls exit() or abort() on input it can check: bad input is a status code.
+//   (llama.cpp itself may still abort on input it does not validate; the Java layer checks files first.)
+// - Threads: a tv_model may be used by several threads at once (sessions, tokenizer, metadata); image encoding
+//   through the model's projector is serialised inside. A tv_session must be used by one thread at a time.
+#ifndef TASKVEC_H
+#define TASKVEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(TASKVEC_BUILD)
+#    define TV_API __attribute__((visibility("default")))
+#else
+#    define TV_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t tv_status;
+#define TV_OK                 0
+#define TV_ERR_INVALID_ARG    1  // a parameter is out of range or NULL
+#define TV_ERR_LOAD           2  // a model or projector file could not be loaded
+#define TV_ERR_NO_PROJECTOR   3  // an image was given to a model loaded without a projector
+#define TV_ERR_IMAGE          4  // the projector rejected or failed to encode an image
+#define TV_ERR_CONTEXT_FULL   5  // the prompt or generation does not fit into the context
+#define TV_ERR_DECODE         6  // llama_decode failed
+#define TV_ERR_TOKENIZE       7  // tokenization failed
+#define TV_ERR_STATE          8  // the call is not valid in the session's current state (e.g. no logits yet)
+#define TV_ERR_INTERNAL       9  // an unexpected C++ exception
+
+// Log levels passed to the log callback (same values as ggml_log_level).
+#define TV_LOG_DEBUG 1
+#define TV_LOG_INFO  2
+#define TV_LOG_WARN  3
+#define TV_LOG_ERROR 4
+
+// Position marker for prompt positions that hold image embeddings instead of a token.
+#define TV_TOKEN_IMAGE (-1)
+
+typedef struct tv_model   tv_model;
+typedef struct tv_session tv_session;
+typedef struct tv_prompt  tv_prompt;
+
+// Receives complete log lines (no trailing newline) from llama.cpp, ggml and libmtmd.
+// May be called from any thread that runs llama.cpp code.
+typedef void (*tv_log_callback)(int32_t level, const char * line);
+
+// ---- library -------------------------------------------------------------------------------------------------
+
+// Initialises the ggml backends once per process. backend_dir: folder with dynamically loaded ggml backends
+// (portable builds), or NULL. Safe to call more than once; later calls do nothing.
+TV_API tv_status    tv_init(const char * backend_dir);
+// Routes llama.cpp, ggml and libmtmd logging to cb (NULL: drop all log lines).
+TV_API void         tv_log_set(tv_log_callback cb);
+// The message of the last failed call on this thread ("" if none). Owned by the library.
+TV_API const char * tv_last_error(void);
+// llama.cpp's version and system info strings. Owned by the library.
+TV_API const char * tv_llama_version(void);
+TV_API const char * tv_system_info(void);
+
+// ---- model ---------------------------------------------------------------------------------------------------
+
+typedef struct tv_model_params {
+    int32_t      n_gpu_layers;   // layers to offload to a GPU; -1 = all, 0 = none (default 0)
+    bool         use_mmap;       // map the file instead of reading it (default true)
+    const char * mmproj_path;    // vision projector (mmproj GGUF) or NULL
+    bool         mmproj_use_gpu; // run the projector on a GPU when one is used (default true)
+    int32_t      mmproj_threads; // threads for image encoding (default 4)
+} tv_model_params;
+
+TV_API tv_model_params tv_model_default_params(void);
+
+// Loads a GGUF model (and its projector when params.mmproj_path is set). Returns NULL on failure.
+// The caller owns the result and frees it with tv_model_free after every session of it is freed.
+TV_API tv_model * tv_model_load(const char * path, tv_model_params params);
+TV_API void       tv_model_free(tv_model * model);
+
+TV_API int32_t tv_model_n_layer(const tv_model * model);
+TV_API int32_t tv_model_n_embd(const tv_model * model);
+TV_API int32_t tv_model_n_head(const tv_model * model);
+TV_API int32_t tv_model_n_head_kv(const tv_model * model);
+TV_API int32_t tv_model_n_vocab(const tv_model * model);
+TV_API int32_t tv_model_n_ctx_train(const tv_model * model);
+TV_API int64_t tv_model_n_params(const tv_model * model);
+TV_API int64_t tv_model_size(const tv_model * model);
+TV_API int32_t tv_model_token_bos(const tv_model * model);   // -1 if none
+TV_API int32_t tv_model_token_eos(const tv_model * model);   // -1 if none
+TV_API bool    tv_model_add_bos(const tv_model * model);     // the vocabulary asks for BOS at the start
+TV_API bool    tv_model_is_eog(const tv_model * model, int32_t token);
+TV_API bool    tv_model_has_projector(const tv_model * model);
+// Number of tokens one image of w x h pixels becomes (-1 if no projector or on error).
+TV_API int32_t tv_model_image_tokens(tv_model * model, int32_t w, int32_t h);
+// The marker that stands for an image in tv_prompt_add_text_with_markers ("<__media__>").
+TV_API const char * tv_media_marker(void);
+
+// Writes the metadata value for key (e.g. "general.architecture") into buf, NUL-terminated.
+// Returns the value's full length, or -1 if the key is absent. Truncates to buf_size - 1.
+TV_API int32_t tv_model_meta(const tv_model * model, const char * key, char * buf, int32_t buf_size);
+// Number of metadata entries and their keys/values by index (same return convention as tv_model_meta).
+TV_API int32_t tv_model_meta_count(const tv_model * model);
+TV_API int32_t tv_model_meta_key_at(const tv_model * model, int32_t i, char * buf, int32_t buf_size);
+TV_API int32_t tv_model_meta_value_at(const tv_model * model, int32_t i, char * buf, int32_t buf_size);
+// The model's chat template (NULL if it has none). Owned by the model.
+TV_API const char * tv_model_chat_template(const tv_model * model);
+// A one-line description ("llama 7B Q8_0") into buf; returns its length.
+TV_API int32_t tv_model_desc(const tv_model * model, char * buf, int32_t buf_size);
+
+// Tokenizes len bytes of UTF-8 text. add_special: add BOS (etc.) as the vocabulary asks; parse_special: treat
+// control-token text such as "</s>" as tokens. Returns the number of tokens; when that exceeds capacity,
+// nothing is guaranteed in out and the caller retries with a larger buffer. Returns < 0 on error.
+TV_API int32_t tv_tokenize(const tv_model * model, const char * text, int32_t len, int32_t * out, int32_t capacity,
+                           bool add_special, bool parse_special);
+// Writes the text of one token into buf (not NUL-terminated). Returns its length in bytes; a value larger
+// than buf_size means the buffer was too small. Returns < 0 for an invalid token.
+TV_API int32_t tv_token_to_piece(const tv_model * model, int32_t token, char * buf, int32_t buf_size, bool special);
+// Detokenizes n tokens into buf (not NUL-terminated). Returns the length; > buf_size means retry with more.
+TV_API int32_t tv_detokenize(const tv_model * model, const int32_t * tokens, int32_t n, char * buf, int32_t buf_size,
+                             bool remove_special, bool unparse_special);
+
+// ---- prompt (text and images, in order) ----------------------------------------------------------------------
+
+// A prompt under construction. Owned by the caller; independent of any session, reusable.
+TV_API tv_prompt * tv_prompt_init(void);
+TV_API void        tv_prompt_free(tv_prompt * prompt);
+// Appends text. Adjacent text parts are joined before tokenization.
+TV_API tv_status   tv_prompt_add_text(tv_prompt * prompt, const char * text, int32_t len);
+// Appends an image given as packed 8-bit RGB rows (w * h * 3 bytes, copied).
+TV_API tv_status   tv_prompt_add_image_rgb(tv_prompt * prompt, const uint8_t * rgb, int32_t w, int32_t h);
+// Appends pre-tokenized tokens (no further BOS is added for them).
+TV_API tv_status   tv_prompt_add_tokens(tv_prompt * prompt, const int32_t * tokens, int32_t n);
+
+// ---- session (a llama context: KV cache, sampler, evaluated prompt) ------------------------------------------
+
+typedef struct tv_session_params {
+    int32_t  n_ctx;           // context size in tokens (default 4096; 0 = the model's training context)
+    int32_t  n_batch;         // logical batch size (default 512)
+    int32_t  n_ubatch;        // micro-batch size (default 512)
+    int32_t  n_threads;       // threads for generation (default: hardware threads, at most 8)
+    int32_t  n_threads_batch; // threads for prompt processing (default: same as n_threads)
+    int32_t  flash_attn;      // -1 auto (default), 0 off, 1 on
+    int32_t  kv_type;         // 0 = F16 (default), 1 = F32
+    uint32_t seed;            // sampling seed (default 0)
+} tv_session_params;
+
+typedef struct tv_sampling_params {
+    float    temperature; // <= 0: greedy (default 0)
+    int32_t  top_k;       // 0 = off (default 40)
+    float    top_p;       // 1 = off (default 0.95)
+    uint32_t seed;        // seed of the random draw (default: the session's seed)
+} tv_sampling_params;
+
+TV_API tv_session_params  tv_session_default_params(void);
+TV_API tv_sampling_params tv_sampling_default_params(void);
+
+// Creates a session over model; NULL on failure. The model must outlive the session.
+TV_API tv_session * tv_session_init(tv_model * model, tv_session_params params);
+TV_API void         tv_session_free(tv_session * session);
+
+TV_API int32_t tv_session_n_ctx(const tv_session * session);
+TV_API int32_t tv_session_n_batch(const tv_session * session);
+TV_API int32_t tv_session_n_ubatch(const tv_session * session);
+// Number of positions evaluated so far (prompt plus generated tokens).
+TV_API int32_t tv_session_n_past(const tv_session * session);
+// Copies the token at each evaluated position into out (TV_TOKEN_IMAGE where an image sits).
+// Returns the number of positions (copies at most capacity).
+TV_API int32_t tv_session_tokens(const tv_session * session, int32_t * out, int32_t capacity);
+
+// Evaluates prompt from the start of the context. With reuse_prefix, the longest leading run of the session's
+// evaluated positions that equals the new prompt (tokens equal, images identical) is kept in the KV cache and
+// only the rest is evaluated; at least the last position is always re-evaluated so that its logits are fresh.
+// add_bos: put BOS first when the vocabulary asks for it. On success, *n_reused (if not NULL) is the number of
+// positions taken from the cache. Logits of the last position are available afterwards.
+TV_API tv_status tv_session_eval_prompt(tv_session * session, const tv_prompt * prompt, bool add_bos,
+                                        bool reuse_prefix, int32_t * n_reused);
+// Appends tokens at the end of the session (no BOS) and evaluates them; logits of the last one afterwards.
+TV_API tv_status tv_session_eval_tokens(tv_session * session, const int32_t * tokens, int32_t n);
+// Drops every position >= n_keep from the KV cache and the session's record (0 clears all).
+TV_API tv_status tv_session_truncate(tv_session * session, int32_t n_keep);
+
+// Copies the logits of the last evaluated position (n_vocab floats) into out.
+TV_API tv_status tv_session_logits(tv_session * session, float * out, int32_t n_vocab);
+
+// Sets the sampler used by tv_session_sample and tv_session_generate_step.
+TV_API tv_status tv_session_set_sampling(tv_session * session, tv_sampling_params params);
+// Samples the next token from the last logits; does not evaluate it. *token receives it.
+TV_API tv_status tv_session_sample(tv_session * session, int32_t * token);
+// One generation step: sample a token from the last logits into *token; if it is not an end-of-generation
+// token, evaluate it so the next step can follow. *is_eog tells which. One call per generated token.
+TV_API tv_status tv_session_generate_step(tv_session * session, int32_t * token, bool * is_eog);
+// Up to n_max generation steps in one call (a C++ loop over tv_session_generate_step): stops after an
+// end-of-generation token. Writes the tokens to out (capacity >= n_max) and their count to *n_out.
+// For bulk generation without streaming, and the reference loop of the decoding benchmark.
+TV_API tv_status tv_session_generate(tv_session * session, int32_t n_max, int32_t * out, int32_t * n_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // TASKVEC_H
