@@ -1,0 +1,15 @@
+package org.taskvec.engine;
+
+/**
+ * The result of a generation.
+ *
+ * @param text the generated text (cut before a stop string, if one ended it)
+ * @param tokens the generated tokens (including a stop token, excluding an end-of-generation token)
+ * @param stopReason why generation ended
+ * @param promptPositions positions the prompt occupied
+ * @param reusedPositions prompt positions taken from the KV cache instead of evaluated
+ */
+public record Generation(String text, int[] tokens, StopReason stopReason, int promptPositions, int reusedPositions) {
+    /** Why a generation ended. */
+    public enum StopReason { MAX_TOKENS, END_OF_GENERATION, STOP_TOKEN, STOP_STRING }
+}

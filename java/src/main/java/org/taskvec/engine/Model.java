@@ -1,0 +1,410 @@
+package org.taskvec.engine;
+
+import static org.taskvec.nativeapi.TaskvecNative.*;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.taskvec.gguf.GgufFile;
+import org.taskvec.gguf.GgufFormatException;
+import org.taskvec.gguf.GgufReader;
+import org.taskvec.nativeapi.TaskvecNative.TvModel;
+import org.taskvec.nativeapi.TaskvecNative.TvModelParams;
+
+/**
+ * A GGUF model loaded by llama.cpp, with its vision projector when one is given.
+ *
+ * <p>Threads: a model may be shared by any number of threads; each creates its own {@link Session}s. Image
+ * encoding through the shared projector is serialised internally. Closing the model closes its open sessions.
+ *
+ * <p>Files are checked in Java before llama.cpp opens them (existence, GGUF structure, projector fit), so a bad
+ * file is an exception, never a native crash.
+ */
+public final class Model implements AutoCloseable {
+    private final TvModel handle;
+    private final HandleGuard guard = new HandleGuard("model", false);
+    private final Path path;
+    private final GgufFile header;
+    private final ModelInfo info;
+    private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
+    private volatile byte[][] pieces; // token texts, built on first generation
+
+    private Model(TvModel handle, Path path, GgufFile header) {
+        this.handle = handle;
+        this.path = path;
+        this.header = header;
+        this.info = readInfo();
+    }
+
+    /** Loads a model with default parameters (CPU, mmap, no projector). */
+    public static Model load(Path path) {
+        return load(path, ModelParams.defaults());
+    }
+
+    /** Loads a model (and the projector named in params). */
+    public static Model load(Path path, ModelParams params) {
+        Objects.requireNonNull(path, "path");
+        Objects.requireNonNull(params, "params");
+        GgufFile header = checkModelFile(path);
+        if (params.projector() != null) {
+            checkProjectorFile(params.projector(), header);
+        }
+        NativeLibrary.ensureLoaded();
+        try (BytePointer p = NativeLibrary.utf8(path.toAbsolutePath().toString());
+             BytePointer mm = params.projector() == null ? null
+                     : NativeLibrary.utf8(params.projector().toAbsolutePath().toString());
+             TvModelParams mp = tv_model_default_params()) {
+            mp.n_gpu_layers(params.gpuLayers()).use_mmap(params.mmap()).mmproj_threads(params.projectorThreads());
+            mp.mmproj_path(mm);
+            TvModel h = tv_model_load(p, mp);
+            if (h == null || h.isNull()) {
+                String err = NativeLibrary.lastError();
+                if (params.projector() != null && err.contains("projector")) {
+                    throw new ProjectorMismatchException(err);
+                }
+                throw new ModelLoadException(err);
+            }
+            return new Model(h, path, header);
+        }
+    }
+
+    /** Checks that path is a readable, structurally sound GGUF language model. */
+    static GgufFile checkModelFile(Path path) {
+        GgufFile f = readGguf(path, "model");
+        String arch = f.architecture();
+        if (arch.isEmpty()) {
+            throw new InvalidModelFileException(path + " has no general.architecture; it is not a model");
+        }
+        if (arch.equals("clip")) {
+            throw new InvalidModelFileException(path + " is a vision projector (mmproj), not a language model; "
+                    + "pass it as the projector");
+        }
+        if (f.tensors().isEmpty()) {
+            throw new InvalidModelFileException(path + " holds no tensors (a vocabulary-only file?)");
+        }
+        return f;
+    }
+
+    /** Checks that path is a vision projector whose output width fits the model. */
+    static void checkProjectorFile(Path path, GgufFile model) {
+        GgufFile f = readGguf(path, "projector");
+        if (!f.architecture().equals("clip")) {
+            throw new ProjectorMismatchException(path + " is not a vision projector (architecture '"
+                    + f.architecture() + "', expected 'clip')");
+        }
+        boolean vision = f.get("clip.has_vision_encoder").map(v -> v.value() instanceof Boolean b && b).orElse(false)
+                || f.metadata().containsKey("clip.vision.image_size");
+        if (!vision) {
+            throw new ProjectorMismatchException(path + " has no vision encoder");
+        }
+        Optional<Long> projDim = f.getLong("clip.vision.projection_dim");
+        Optional<Long> embd = model.getLong(model.architecture() + ".embedding_length");
+        if (projDim.isPresent() && embd.isPresent() && !projDim.get().equals(embd.get())
+                && f.getString("clip.projector_type").map(t -> t.equals("mlp") || t.equals("ldp")
+                        || t.equals("ldpv2")).orElse(true)) {
+            throw new ProjectorMismatchException("projector " + path + " outputs vectors of width " + projDim.get()
+                    + " but the model's embedding width is " + embd.get());
+        }
+    }
+
+    private static GgufFile readGguf(Path path, String what) {
+        if (!Files.exists(path)) {
+            throw new ModelNotFoundException(what + " file not found: " + path);
+        }
+        if (!Files.isRegularFile(path) || !Files.isReadable(path)) {
+            throw new ModelNotFoundException(what + " path is not a readable file: " + path);
+        }
+        try {
+            return GgufReader.read(path);
+        } catch (GgufFormatException e) {
+            throw new InvalidModelFileException(what + " file " + path + " is not valid GGUF: " + e.getMessage());
+        } catch (IOException e) {
+            throw new ModelLoadException("cannot read " + what + " file " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    private ModelInfo readInfo() {
+        String tmpl;
+        BytePointer t = tv_model_chat_template(handle);
+        tmpl = t == null || t.isNull() ? null : t.getString(StandardCharsets.UTF_8);
+        return new ModelInfo(header.architecture(), header.getString("general.name").orElse(""),
+                stringOut((buf, n) -> tv_model_desc(handle, buf, n)), tv_model_n_layer(handle),
+                tv_model_n_embd(handle), tv_model_n_head(handle), tv_model_n_head_kv(handle),
+                tv_model_n_vocab(handle), tv_model_n_ctx_train(handle), tv_model_n_params(handle),
+                tv_model_size(handle), tmpl, tv_model_has_projector(handle));
+    }
+
+    @FunctionalInterface
+    private interface StringOut {
+        int get(BytePointer buf, int size);
+    }
+
+    private static String stringOut(StringOut call) {
+        int size = 256;
+        while (true) {
+            try (BytePointer buf = new BytePointer(size)) {
+                int n = call.get(buf, size);
+                if (n < 0) {
+                    return null;
+                }
+                if (n < size) {
+                    return buf.getString(StandardCharsets.UTF_8);
+                }
+                size = n + 1;
+            }
+        }
+    }
+
+    // ---- guarded access for sessions ----
+    TvModel enter() {
+        guard.enter();
+        return handle;
+    }
+
+    void exit() {
+        guard.exit();
+    }
+
+    void register(Session s) {
+        sessions.add(s);
+    }
+
+    void unregister(Session s) {
+        sessions.remove(s);
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    /** The model file's GGUF header as read by the Java-side check. */
+    public GgufFile header() {
+        return header;
+    }
+
+    public ModelInfo info() {
+        guard.enter();
+        guard.exit();
+        return info;
+    }
+
+    public int vocabularySize() {
+        return info.vocabularySize();
+    }
+
+    public int embeddingSize() {
+        return info.embeddingSize();
+    }
+
+    public int layers() {
+        return info.layers();
+    }
+
+    public boolean hasProjector() {
+        return info.hasProjector();
+    }
+
+    /** A metadata value as llama.cpp renders it, if present. */
+    public Optional<String> metadata(String key) {
+        Objects.requireNonNull(key, "key");
+        enter();
+        try (BytePointer k = NativeLibrary.utf8(key)) {
+            return Optional.ofNullable(stringOut((buf, n) -> tv_model_meta(handle, k, buf, n)));
+        } finally {
+            exit();
+        }
+    }
+
+    /** All metadata as llama.cpp renders it (arrays summarised). */
+    public Map<String, String> metadata() {
+        enter();
+        try {
+            Map<String, String> out = new LinkedHashMap<>();
+            int n = tv_model_meta_count(handle);
+            for (int i = 0; i < n; i++) {
+                final int idx = i;
+                out.put(stringOut((buf, s) -> tv_model_meta_key_at(handle, idx, buf, s)),
+                        stringOut((buf, s) -> tv_model_meta_value_at(handle, idx, buf, s)));
+            }
+            return out;
+        } finally {
+            exit();
+        }
+    }
+
+    public int bosToken() {
+        return enterAnd(() -> tv_model_token_bos(handle));
+    }
+
+    public int eosToken() {
+        return enterAnd(() -> tv_model_token_eos(handle));
+    }
+
+    /** Whether token ends generation (EOS, EOT, ...). */
+    public boolean isEndOfGeneration(int token) {
+        checkToken(token);
+        return enterAnd(() -> tv_model_is_eog(handle, token) ? 1 : 0) == 1;
+    }
+
+    /** Tokens an image of this size becomes with the loaded projector. */
+    public int imageTokens(int width, int height) {
+        if (!hasProjector()) {
+            throw new NoProjectorException("the model was loaded without a projector");
+        }
+        if (width <= 0 || height <= 0 || width > Image.MAX_SIDE || height > Image.MAX_SIDE) {
+            throw new InvalidInputException("image size " + width + "x" + height + " is out of range");
+        }
+        return enterAnd(() -> tv_model_image_tokens(handle, width, height));
+    }
+
+    private int enterAnd(java.util.function.IntSupplier f) {
+        enter();
+        try {
+            return f.getAsInt();
+        } finally {
+            exit();
+        }
+    }
+
+    /** Tokenizes text; addSpecial puts BOS first when the vocabulary asks for it; control-token text is parsed. */
+    public int[] tokenize(String text, boolean addSpecial) {
+        Objects.requireNonNull(text, "text");
+        byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        enter();
+        try (BytePointer t = new BytePointer(bytes.length + 1)) {
+            t.put(bytes, 0, bytes.length);
+            int cap = bytes.length + 4;
+            while (true) {
+                try (IntPointer out = new IntPointer(cap)) {
+                    int n = tv_tokenize(handle, t, bytes.length, out, cap, addSpecial, true);
+                    if (n < 0) {
+                        throw new InvalidInputException(NativeLibrary.lastError());
+                    }
+                    if (n <= cap) {
+                        int[] r = new int[n];
+                        out.get(r);
+                        return r;
+                    }
+                    cap = n;
+                }
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    /** The text of a sequence of tokens; special tokens (BOS, EOS) are rendered as their text. */
+    public String detokenize(int[] tokens) {
+        Objects.requireNonNull(tokens, "tokens");
+        for (int t : tokens) {
+            checkToken(t);
+        }
+        enter();
+        try (IntPointer in = new IntPointer(tokens)) {
+            int cap = tokens.length * 8 + 16;
+            while (true) {
+                try (BytePointer buf = new BytePointer(cap)) {
+                    int n = tv_detokenize(handle, in, tokens.length, buf, cap, false, true);
+                    if (n < 0) {
+                        throw new InvalidInputException(NativeLibrary.lastError());
+                    }
+                    if (n <= cap) {
+                        byte[] b = new byte[n];
+                        buf.get(b);
+                        return new String(b, StandardCharsets.UTF_8);
+                    }
+                    cap = n;
+                }
+            }
+        } finally {
+            exit();
+        }
+    }
+
+    /** The text of one token (as generation renders it). */
+    public String tokenText(int token) {
+        return new String(piece(token), StandardCharsets.UTF_8);
+    }
+
+    void checkToken(int token) {
+        if (token < 0 || token >= info.vocabularySize()) {
+            throw new InvalidInputException("token " + token + " is outside the vocabulary [0, "
+                    + info.vocabularySize() + ")");
+        }
+    }
+
+    /** Raw bytes of a token's text, cached for the whole vocabulary after the first call. */
+    byte[] piece(int token) {
+        checkToken(token);
+        byte[][] p = pieces;
+        if (p == null) {
+            p = buildPieces();
+        }
+        return p[token];
+    }
+
+    private synchronized byte[][] buildPieces() {
+        if (pieces != null) {
+            return pieces;
+        }
+        enter();
+        try (BytePointer buf = new BytePointer(256)) {
+            byte[][] p = new byte[info.vocabularySize()][];
+            for (int t = 0; t < p.length; t++) {
+                int n = tv_token_to_piece(handle, t, buf, 256, false);
+                if (n > 256) {
+                    try (BytePointer big = new BytePointer(n)) {
+                        n = tv_token_to_piece(handle, t, big, n, false);
+                        p[t] = new byte[n];
+                        big.get(p[t]);
+                    }
+                } else {
+                    p[t] = new byte[Math.max(0, n)];
+                    buf.get(p[t]);
+                }
+            }
+            pieces = p;
+            return p;
+        } finally {
+            exit();
+        }
+    }
+
+    /** Opens a session with default parameters. */
+    public Session newSession() {
+        return newSession(SessionParams.defaults());
+    }
+
+    public Session newSession(SessionParams params) {
+        return new Session(this, params);
+    }
+
+    public boolean isClosed() {
+        return guard.isClosed();
+    }
+
+    /** Closes open sessions, then frees the model. Idempotent. */
+    @Override
+    public void close() {
+        if (guard.close()) { // no new session can start from here on
+            for (Session s : sessions.toArray(new Session[0])) {
+                s.close();
+            }
+            tv_model_free(handle);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Model[" + path + ", " + info.description() + "]";
+    }
+}

@@ -1,0 +1,437 @@
+package org.taskvec.engine;
+
+import static org.taskvec.nativeapi.TaskvecNative.*;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.Objects;
+import org.bytedeco.javacpp.BoolPointer;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.taskvec.nativeapi.TaskvecNative.TvPrompt;
+import org.taskvec.nativeapi.TaskvecNative.TvSamplingParams;
+import org.taskvec.nativeapi.TaskvecNative.TvSession;
+import org.taskvec.nativeapi.TaskvecNative.TvSessionParams;
+
+/**
+ * A llama.cpp context over a {@link Model}: a KV cache, a sampler and the positions evaluated so far.
+ *
+ * <p>Threads: a session belongs to one thread at a time. A second thread that enters while another is inside gets
+ * a {@link ConcurrentSessionUseException}; it is never let into the native context.
+ *
+ * <p>Prefix reuse: {@link #evaluate(Prompt)} keeps the leading positions that the new prompt shares with what the
+ * session holds (same tokens, identical images) and evaluates only the rest, so prompts that share examples cost
+ * only their new part.
+ */
+public final class Session implements AutoCloseable {
+    private final Model model;
+    private final TvSession handle;
+    private final HandleGuard guard = new HandleGuard("session", true);
+    private final int vocabularySize;
+    private final int contextSize;
+    // Native scratch reused by every call: no allocation per generated token.
+    private final IntPointer token = new IntPointer(1);
+    private final BoolPointer eog = new BoolPointer(1);
+    private final IntPointer reused = new IntPointer(1);
+    private FloatPointer logitsBuf;
+    private GenerationParams lastSampling;
+
+    Session(Model model, SessionParams params) {
+        Objects.requireNonNull(params, "params");
+        this.model = model;
+        var m = model.enter();
+        try (TvSessionParams sp = tv_session_default_params()) {
+            sp.n_ctx(params.contextSize()).n_batch(params.batchSize()).n_ubatch(params.microBatchSize())
+                    .n_threads(params.threads()).n_threads_batch(params.batchThreads())
+                    .flash_attn(switch (params.flashAttention()) { case AUTO -> -1; case OFF -> 0; case ON -> 1; })
+                    .kv_type(params.kvCacheType() == SessionParams.KvCacheType.F32 ? 1 : 0).seed(params.seed());
+            TvSession h = tv_session_init(m, sp);
+            if (h == null || h.isNull()) {
+                throw new ModelLoadException("cannot create a session: " + NativeLibrary.lastError());
+            }
+            this.handle = h;
+            this.vocabularySize = model.vocabularySize();
+            this.contextSize = tv_session_n_ctx(h);
+            model.register(this);
+        } finally {
+            model.exit();
+        }
+    }
+
+    public Model model() {
+        return model;
+    }
+
+    /** Positions the context holds. */
+    public int contextSize() {
+        return contextSize;
+    }
+
+    /** Positions evaluated so far (prompt and generated tokens). */
+    public int positions() {
+        guard.enter();
+        try {
+            return tv_session_n_past(handle);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** The token at each evaluated position; {@link #IMAGE_POSITION} where an image embedding sits. */
+    public int[] tokens() {
+        guard.enter();
+        try {
+            int n = tv_session_n_past(handle);
+            try (IntPointer out = new IntPointer(Math.max(1, n))) {
+                tv_session_tokens(handle, out, n);
+                int[] r = new int[n];
+                out.get(r);
+                return r;
+            }
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Marks image positions in {@link #tokens()}. */
+    public static final int IMAGE_POSITION = TV_TOKEN_IMAGE;
+
+    /** Result of evaluating a prompt. */
+    public record Evaluation(int positions, int reusedPositions) {}
+
+    /** Evaluates a prompt from the start of the context, reusing the shared prefix. */
+    public Evaluation evaluate(Prompt prompt) {
+        return evaluate(prompt, true);
+    }
+
+    /** Evaluates a prompt; with reusePrefix false everything is evaluated afresh. */
+    public Evaluation evaluate(Prompt prompt, boolean reusePrefix) {
+        Objects.requireNonNull(prompt, "prompt");
+        checkPrompt(prompt);
+        guard.enter();
+        try {
+            TvPrompt p = buildNativePrompt(prompt);
+            try {
+                check(tv_session_eval_prompt(handle, p, prompt.addBos(), reusePrefix, reused));
+            } finally {
+                tv_prompt_free(p);
+            }
+            return new Evaluation(tv_session_n_past(handle), reused.get());
+        } finally {
+            guard.exit();
+        }
+    }
+
+    private void checkPrompt(Prompt prompt) {
+        for (Prompt.Part part : prompt.parts()) {
+            if (part.isImage() && !model.hasProjector()) {
+                throw new NoProjectorException("the prompt has an image but the model was loaded without a "
+                        + "vision projector (mmproj)");
+            }
+            if (part.isTokens()) {
+                for (int t : part.tokensUnsafe()) {
+                    model.checkToken(t);
+                }
+                if (part.tokensUnsafe().length > contextSize) {
+                    throw new ContextOverflowException("the prompt has " + part.tokensUnsafe().length
+                            + " tokens but the context holds " + contextSize);
+                }
+            }
+        }
+    }
+
+    private static TvPrompt buildNativePrompt(Prompt prompt) {
+        TvPrompt p = tv_prompt_init();
+        if (p == null || p.isNull()) {
+            throw new NativeFailureException("out of memory creating a prompt");
+        }
+        try {
+            for (Prompt.Part part : prompt.parts()) {
+                if (part.isText()) {
+                    byte[] b = part.text().getBytes(StandardCharsets.UTF_8);
+                    try (BytePointer bp = new BytePointer(Math.max(1, b.length))) {
+                        bp.put(b, 0, b.length);
+                        check(tv_prompt_add_text(p, bp, b.length));
+                    }
+                } else if (part.isImage()) {
+                    Image img = part.image();
+                    try (BytePointer bp = new BytePointer(img.rgbUnsafe())) {
+                        check(tv_prompt_add_image_rgb(p, bp, img.width(), img.height()));
+                    }
+                } else {
+                    int[] t = part.tokensUnsafe();
+                    try (IntPointer ip = new IntPointer(Math.max(1, t.length))) {
+                        ip.put(t, 0, t.length);
+                        check(tv_prompt_add_tokens(p, ip, t.length));
+                    }
+                }
+            }
+            return p;
+        } catch (RuntimeException e) {
+            tv_prompt_free(p);
+            throw e;
+        }
+    }
+
+    private static void check(int status) {
+        NativeLibrary.check(status);
+    }
+
+    /** Appends tokens after what the session holds and evaluates them. */
+    public void append(int... tokens) {
+        Objects.requireNonNull(tokens, "tokens");
+        for (int t : tokens) {
+            model.checkToken(t);
+        }
+        guard.enter();
+        try (IntPointer ip = new IntPointer(Math.max(1, tokens.length))) {
+            ip.put(tokens, 0, tokens.length);
+            check(tv_session_eval_tokens(handle, ip, tokens.length));
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Keeps the first n positions and drops the rest (0 clears the session). */
+    public void truncate(int n) {
+        guard.enter();
+        try {
+            int held = tv_session_n_past(handle);
+            if (n < 0 || n > held) {
+                throw new InvalidInputException("cannot keep " + n + " positions; the session holds " + held);
+            }
+            check(tv_session_truncate(handle, n));
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Logits of the last evaluated position (a new array of vocabulary size). */
+    public float[] logits() {
+        return logits(new float[vocabularySize]);
+    }
+
+    /** Copies the logits of the last evaluated position into into (length = vocabulary size) and returns it. */
+    public float[] logits(float[] into) {
+        Objects.requireNonNull(into, "into");
+        if (into.length != vocabularySize) {
+            throw new InvalidInputException("logits array has length " + into.length + " but the vocabulary has "
+                    + vocabularySize + " tokens");
+        }
+        guard.enter();
+        try {
+            if (logitsBuf == null) {
+                logitsBuf = new FloatPointer(vocabularySize);
+            }
+            check(tv_session_logits(handle, logitsBuf, vocabularySize));
+            logitsBuf.get(into);
+            return into;
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Evaluates prompt (reusing the shared prefix) and generates a continuation. */
+    public Generation generate(Prompt prompt, GenerationParams params) {
+        return generate(prompt, params, null);
+    }
+
+    /** Evaluates prompt and generates, passing each token to listener as it comes (listener may be null). */
+    public Generation generate(Prompt prompt, GenerationParams params, TokenListener listener) {
+        Objects.requireNonNull(params, "params");
+        Evaluation ev = evaluate(prompt);
+        return continueGeneration(params, listener, ev.positions(), ev.reusedPositions());
+    }
+
+    /** Generates from the session's current state (after {@link #evaluate} or a previous generation). */
+    public Generation continueGeneration(GenerationParams params, TokenListener listener) {
+        return continueGeneration(params, listener, 0, 0);
+    }
+
+    private Generation continueGeneration(GenerationParams params, TokenListener listener, int promptPositions,
+                                          int reusedPositions) {
+        Objects.requireNonNull(params, "params");
+        guard.enter();
+        try {
+            applySampling(params);
+            Utf8Accumulator text = new Utf8Accumulator();
+            int[] out = new int[Math.min(params.maxTokens(), 1024)];
+            int n = 0;
+            Generation.StopReason reason = Generation.StopReason.MAX_TOKENS;
+            String stopCut = null;
+            while (n < params.maxTokens()) {
+                int st = tv_session_generate_step(handle, token, eog);
+                check(st);
+                int t = token.get();
+                if (eog.get()) {
+                    reason = Generation.StopReason.END_OF_GENERATION;
+                    break;
+                }
+                if (n == out.length) {
+                    out = java.util.Arrays.copyOf(out, out.length * 2);
+                }
+                out[n++] = t;
+                text.append(model.piece(t));
+                String fresh = listener != null || !params.stopStrings().isEmpty() ? text.release() : "";
+                if (!params.stopStrings().isEmpty()) {
+                    String all = text.text();
+                    int cut = firstStop(all, params.stopStrings());
+                    if (cut >= 0) {
+                        stopCut = all.substring(0, cut);
+                        reason = Generation.StopReason.STOP_STRING;
+                        if (listener != null) {
+                            int before = all.length() - fresh.length();
+                            if (cut > before) {
+                                listener.onToken(t, all.substring(before, cut));
+                            }
+                        }
+                        break;
+                    }
+                }
+                if (listener != null && !listener.onToken(t, fresh)) {
+                    break;
+                }
+                if (params.stopTokens().contains(t)) {
+                    reason = Generation.StopReason.STOP_TOKEN;
+                    break;
+                }
+            }
+            String finalText = stopCut != null ? stopCut : text.text();
+            return new Generation(finalText, java.util.Arrays.copyOf(out, n), reason, promptPositions,
+                    reusedPositions);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    private static int firstStop(String text, List<String> stops) {
+        int best = -1;
+        for (String s : stops) {
+            int i = text.indexOf(s);
+            if (i >= 0 && (best < 0 || i < best)) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private void applySampling(GenerationParams params) {
+        GenerationParams last = lastSampling;
+        if (last != null && last.temperature() == params.temperature() && last.topK() == params.topK()
+                && last.topP() == params.topP() && last.seed() == params.seed() && params.isGreedy()) {
+            return; // greedy sampler has no state worth resetting
+        }
+        try (TvSamplingParams sp = tv_sampling_default_params()) {
+            sp.temperature(params.temperature()).top_k(params.topK()).top_p(params.topP()).seed(params.seed());
+            check(tv_session_set_sampling(handle, sp));
+        }
+        lastSampling = params;
+    }
+
+    /**
+     * Generates up to maxTokens greedy or sampled tokens in one native call (no per-token callback). Returns the
+     * tokens; stops after an end-of-generation token, which is included.
+     */
+    public int[] generateTokens(GenerationParams params) {
+        Objects.requireNonNull(params, "params");
+        guard.enter();
+        try {
+            applySampling(params);
+            int max = params.maxTokens();
+            try (IntPointer out = new IntPointer(Math.max(1, max)); IntPointer n = new IntPointer(1)) {
+                check(tv_session_generate(handle, max, out, n));
+                int[] r = new int[n.get()];
+                out.get(r);
+                return r;
+            }
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Streams generated tokens lazily; each {@code next()} runs one decode step. */
+    public Iterator<String> stream(Prompt prompt, GenerationParams params) {
+        evaluate(prompt);
+        return new Iterator<>() {
+            private final List<String> ready = new ArrayList<>();
+            private int produced;
+            private boolean done;
+            private final Utf8Accumulator text = new Utf8Accumulator();
+
+            {
+                guard.enter();
+                try {
+                    applySampling(params);
+                } finally {
+                    guard.exit();
+                }
+            }
+
+            @Override
+            public boolean hasNext() {
+                while (ready.isEmpty() && !done) {
+                    step();
+                }
+                return !ready.isEmpty();
+            }
+
+            private void step() {
+                if (produced >= params.maxTokens()) {
+                    done = true;
+                    return;
+                }
+                guard.enter();
+                try {
+                    check(tv_session_generate_step(handle, token, eog));
+                    int t = token.get();
+                    if (eog.get()) {
+                        done = true;
+                        return;
+                    }
+                    produced++;
+                    text.append(model.piece(t));
+                    String s = text.release();
+                    if (!s.isEmpty()) {
+                        ready.add(s);
+                    }
+                    if (params.stopTokens().contains(t)) {
+                        done = true;
+                    }
+                } finally {
+                    guard.exit();
+                }
+            }
+
+            @Override
+            public String next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                return ready.remove(0);
+            }
+        };
+    }
+
+    public boolean isClosed() {
+        return guard.isClosed();
+    }
+
+    /** Frees the context. Idempotent; waits for a call in flight on another thread. */
+    @Override
+    public void close() {
+        if (guard.close()) {
+            tv_session_free(handle);
+            token.close();
+            eog.close();
+            reused.close();
+            if (logitsBuf != null) {
+                logitsBuf.close();
+            }
+            model.unregister(this);
+        }
+    }
+}
