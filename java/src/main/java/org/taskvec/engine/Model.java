@@ -34,14 +34,16 @@ public final class Model implements AutoCloseable {
     private final HandleGuard guard = new HandleGuard("model", false);
     private final Path path;
     private final GgufFile header;
+    private final GgufFile projectorHeader;
     private final ModelInfo info;
     private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
     private volatile byte[][] pieces; // token texts, built on first generation
 
-    private Model(TvModel handle, Path path, GgufFile header) {
+    private Model(TvModel handle, Path path, GgufFile header, GgufFile projectorHeader) {
         this.handle = handle;
         this.path = path;
         this.header = header;
+        this.projectorHeader = projectorHeader;
         this.info = readInfo();
     }
 
@@ -55,9 +57,7 @@ public final class Model implements AutoCloseable {
         Objects.requireNonNull(path, "path");
         Objects.requireNonNull(params, "params");
         GgufFile header = checkModelFile(path);
-        if (params.projector() != null) {
-            checkProjectorFile(params.projector(), header);
-        }
+        GgufFile projectorHeader = params.projector() == null ? null : checkProjectorFile(params.projector(), header);
         NativeLibrary.ensureLoaded();
         try (BytePointer p = NativeLibrary.utf8(path.toAbsolutePath().toString());
              BytePointer mm = params.projector() == null ? null
@@ -73,7 +73,7 @@ public final class Model implements AutoCloseable {
                 }
                 throw new ModelLoadException(err);
             }
-            return new Model(h, path, header);
+            return new Model(h, path, header, projectorHeader);
         }
     }
 
@@ -95,7 +95,7 @@ public final class Model implements AutoCloseable {
     }
 
     /** Checks that path is a vision projector whose output width fits the model. */
-    static void checkProjectorFile(Path path, GgufFile model) {
+    static GgufFile checkProjectorFile(Path path, GgufFile model) {
         GgufFile f = readGguf(path, "projector");
         if (!f.architecture().equals("clip")) {
             throw new ProjectorMismatchException(path + " is not a vision projector (architecture '"
@@ -114,6 +114,7 @@ public final class Model implements AutoCloseable {
             throw new ProjectorMismatchException("projector " + path + " outputs vectors of width " + projDim.get()
                     + " but the model's embedding width is " + embd.get());
         }
+        return f;
     }
 
     private static GgufFile readGguf(Path path, String what) {
@@ -157,7 +158,9 @@ public final class Model implements AutoCloseable {
                     return null;
                 }
                 if (n < size) {
-                    return buf.getString(StandardCharsets.UTF_8);
+                    byte[] b = new byte[n];
+                    buf.get(b, 0, n);
+                    return new String(b, StandardCharsets.UTF_8);
                 }
                 size = n + 1;
             }
@@ -189,6 +192,11 @@ public final class Model implements AutoCloseable {
     /** The model file's GGUF header as read by the Java-side check. */
     public GgufFile header() {
         return header;
+    }
+
+    /** The projector file's GGUF header, when a projector is loaded. */
+    public Optional<GgufFile> projectorHeader() {
+        return Optional.ofNullable(projectorHeader);
     }
 
     public ModelInfo info() {

@@ -1,0 +1,60 @@
+package org.taskvec.cli;
+
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.ModelInfo;
+import org.taskvec.engine.NativeLibrary;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code taskvec info}: prints a model's metadata. */
+@Command(name = "info", mixinStandardHelpOptions = true, description = "Print a model's metadata.")
+final class InfoCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--all", description = "print every metadata key (arrays summarised)")
+    boolean all;
+
+    @Override
+    public Integer call() {
+        try (Model model = modelOptions.load()) {
+            ModelInfo i = model.info();
+            System.out.println("model          " + model.path());
+            System.out.println("architecture   " + i.architecture());
+            System.out.println("name           " + i.name());
+            System.out.println("description    " + i.description());
+            System.out.println("layers         " + i.layers());
+            System.out.println("embedding      " + i.embeddingSize());
+            System.out.println("heads          " + i.heads() + " (KV " + i.kvHeads() + ")");
+            System.out.println("vocabulary     " + i.vocabularySize() + " (BOS " + model.bosToken() + ", EOS "
+                    + model.eosToken() + ")");
+            System.out.println("train context  " + i.trainingContext());
+            System.out.printf("parameters     %,d (%.1f MB)%n", i.parameters(), i.sizeBytes() / 1e6);
+            System.out.println("chat template  " + (i.chatTemplate() == null ? "(none)"
+                    : i.chatTemplate().length() > 60 ? i.chatTemplate().substring(0, 60).replace('\n', ' ') + "..."
+                    : i.chatTemplate().replace('\n', ' ')));
+            if (model.hasProjector()) {
+                int side = model.projectorHeader().flatMap(h -> h.getLong("clip.vision.image_size")).orElse(0L).intValue();
+                System.out.println("projector      " + modelOptions.mmproj);
+                if (side > 0) {
+                    System.out.println("image tokens   " + model.imageTokens(side, side) + " for a " + side + "x"
+                            + side + " image");
+                }
+            } else {
+                System.out.println("projector      (none)");
+            }
+            System.out.println("llama.cpp      " + NativeLibrary.llamaVersion());
+            System.out.println("system         " + NativeLibrary.systemInfo().trim());
+            if (all) {
+                for (Map.Entry<String, String> e : model.metadata().entrySet()) {
+                    String v = e.getValue() == null ? "" : e.getValue().replace('\n', ' ');
+                    System.out.println("  " + e.getKey() + " = " + (v.length() > 100 ? v.substring(0, 100) + "..." : v));
+                }
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,30 @@
+package org.taskvec.cli;
+
+import java.nio.file.Path;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.ModelParams;
+import picocli.CommandLine.Option;
+
+/** Options shared by commands that load a model. */
+final class ModelOptions {
+    @Option(names = "--model", required = true, paramLabel = "M", description = "GGUF model file")
+    Path model;
+
+    @Option(names = "--mmproj", paramLabel = "P", description = "vision projector (mmproj GGUF)")
+    Path mmproj;
+
+    @Option(names = "--gpu-layers", paramLabel = "N", defaultValue = "0",
+            description = "layers to offload to a GPU (-1 = all; default ${DEFAULT-VALUE})")
+    int gpuLayers;
+
+    @Option(names = {"--verbose", "-v"}, description = "show llama.cpp's log")
+    boolean verbose;
+
+    Model load() {
+        ModelParams p = ModelParams.defaults().withGpuLayers(gpuLayers);
+        if (mmproj != null) {
+            p = p.withProjector(mmproj);
+        }
+        return Model.load(model, p);
+    }
+}

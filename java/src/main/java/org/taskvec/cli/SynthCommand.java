@@ -1,0 +1,40 @@
+package org.taskvec.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.taskvec.synth.ModelShape;
+import org.taskvec.synth.ModelSynthesizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code taskvec synth}: writes a generated random-weight model and projector. */
+@Command(name = "synth", mixinStandardHelpOptions = true,
+        description = "Write a generated random-weight model (model.gguf) and vision projector (mmproj.gguf).")
+final class SynthCommand implements Callable<Integer> {
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "output folder")
+    Path out;
+
+    @Option(names = "--shape", defaultValue = "tiny", paramLabel = "SHAPE",
+            description = "tiny (tests), 1b (TinyLlama-1.1B + CLIP ViT-L/14-336, F16) or 7b (LLaMA-7B, Q8_0); "
+                    + "default ${DEFAULT-VALUE}")
+    String shape;
+
+    @Option(names = "--seed", defaultValue = "" + ModelSynthesizer.DEFAULT_SEED, description = "weight seed")
+    long seed;
+
+    @Override
+    public Integer call() throws Exception {
+        ModelShape s = ModelShape.byName(shape);
+        long t0 = System.nanoTime();
+        new ModelSynthesizer(s, seed).writeAll(out);
+        Path m = out.resolve(ModelSynthesizer.MODEL_FILE);
+        Path p = out.resolve(ModelSynthesizer.PROJECTOR_FILE);
+        System.out.printf("%s (%.1f MB)%n%s (%.1f MB)%n", m, Files.size(m) / 1e6, p, Files.size(p) / 1e6);
+        System.out.printf("shape %s: %d layers, width %d, %d heads (%d KV), %s; projector %dpx/%dpx patches -> %d "
+                        + "image tokens; seed %d; random weights; %.1f s%n", s.name(), s.nLayer(), s.nEmbd(),
+                s.nHead(), s.nHeadKv(), s.weightType(), s.imageSize(), s.patchSize(), s.imageTokens(), seed,
+                (System.nanoTime() - t0) / 1e9);
+        return 0;
+    }
+}
