@@ -285,6 +285,11 @@ public final class Model implements AutoCloseable {
 
     /** Tokenizes text; addSpecial puts BOS first when the vocabulary asks for it; control-token text is parsed. */
     public int[] tokenize(String text, boolean addSpecial) {
+        return tokenize(text, addSpecial, true);
+    }
+
+    /** Tokenizes text; parseSpecial: treat control-token text such as "</s>" as that token. */
+    public int[] tokenize(String text, boolean addSpecial, boolean parseSpecial) {
         Objects.requireNonNull(text, "text");
         byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
         enter();
@@ -293,7 +298,7 @@ public final class Model implements AutoCloseable {
             int cap = bytes.length + 4;
             while (true) {
                 try (IntPointer out = new IntPointer(cap)) {
-                    int n = tv_tokenize(handle, t, bytes.length, out, cap, addSpecial, true);
+                    int n = tv_tokenize(handle, t, bytes.length, out, cap, addSpecial, parseSpecial);
                     if (n < 0) {
                         throw new InvalidInputException(NativeLibrary.lastError());
                     }

@@ -1,0 +1,58 @@
+package org.taskvec;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.taskvec.synth.ModelShape;
+import org.taskvec.synth.ModelSynthesizer;
+
+/** Generated models shared by the tests: written once per JVM into target/test-models. */
+public final class TestModels {
+    private static Path dir;
+
+    private TestModels() {}
+
+    public static synchronized Path dir() {
+        if (dir == null) {
+            String base = System.getProperty("taskvec.test.models", "target/test-models");
+            dir = Path.of(base);
+            try {
+                Path tiny = dir.resolve("tiny");
+                if (!Files.exists(tiny.resolve(ModelSynthesizer.PROJECTOR_FILE))) {
+                    new ModelSynthesizer(ModelShape.TINY, ModelSynthesizer.DEFAULT_SEED).writeAll(tiny);
+                }
+                // A second tiny model of another width: its projector does not fit the first model.
+                Path wide = dir.resolve("tiny-wide");
+                if (!Files.exists(wide.resolve(ModelSynthesizer.PROJECTOR_FILE))) {
+                    ModelShape w = new ModelShape("tiny-wide", 96, 2, 4, 4, 128, 1024,
+                            org.taskvec.gguf.GgmlType.F32, 32, 8, 32, 1, 2, 64, org.taskvec.gguf.GgmlType.F32);
+                    new ModelSynthesizer(w, 7).writeAll(wide);
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return dir;
+    }
+
+    public static Path tinyModel() {
+        return dir().resolve("tiny").resolve(ModelSynthesizer.MODEL_FILE);
+    }
+
+    public static Path tinyProjector() {
+        return dir().resolve("tiny").resolve(ModelSynthesizer.PROJECTOR_FILE);
+    }
+
+    public static Path wideModel() {
+        return dir().resolve("tiny-wide").resolve(ModelSynthesizer.MODEL_FILE);
+    }
+
+    public static Path wideProjector() {
+        return dir().resolve("tiny-wide").resolve(ModelSynthesizer.PROJECTOR_FILE);
+    }
+
+    public static int threads() {
+        return Integer.getInteger("taskvec.test.threads", 2);
+    }
+}

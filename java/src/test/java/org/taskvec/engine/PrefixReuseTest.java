@@ -1,0 +1,94 @@
+package org.taskvec.engine;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.awt.Color;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.taskvec.TestModels;
+
+class PrefixReuseTest {
+    static Model model;
+    static final String EXAMPLES = "Q:France\nA:Paris\n\nQ:Japan\nA:Tokyo\n\nQ:Italy\nA:Rome\n\n";
+
+    @BeforeAll
+    static void load() {
+        model = Model.load(TestModels.tinyModel(), ModelParams.defaults().withProjector(TestModels.tinyProjector()));
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    static Session session() {
+        // F32 KV cache: reuse and re-evaluation must then agree to float rounding
+        return model.newSession(SessionParams.defaults().withContextSize(512).withThreads(TestModels.threads())
+                .withKvCacheType(SessionParams.KvCacheType.F32).withFlashAttention(SessionParams.FlashAttention.OFF));
+    }
+
+    @Test
+    void sharedExamplesAreReusedAndGiveTheSameLogits() {
+        Prompt first = Prompt.of(EXAMPLES + "Q:Spain\nA:");
+        Prompt second = Prompt.of(EXAMPLES + "Q:Germany\nA:");
+        float[] fresh;
+        try (Session s = session()) {
+            Session.Evaluation e = s.evaluate(second, false);
+            assertEquals(0, e.reusedPositions());
+            fresh = s.logits();
+        }
+        try (Session s = session()) {
+            s.evaluate(first);
+            Session.Evaluation e = s.evaluate(second);
+            int shared = model.tokenize(EXAMPLES + "Q:", true).length;
+            assertTrue(e.reusedPositions() >= shared - 1 && e.reusedPositions() < e.positions(),
+                    "reused " + e.reusedPositions() + " of " + e.positions() + ", shared prefix " + shared);
+            float[] reused = s.logits();
+            assertTrue(maxRelDiff(fresh, reused) < 1e-4, "reuse equals re-evaluation: " + maxRelDiff(fresh, reused));
+
+            // the identical prompt again: everything but the last position comes from the cache
+            Session.Evaluation again = s.evaluate(second);
+            assertEquals(again.positions() - 1, again.reusedPositions());
+            assertTrue(maxRelDiff(fresh, s.logits()) < 1e-4);
+        }
+    }
+
+    @Test
+    void imagesAreReusedWholeOrNotAtAll() {
+        Image red = Image.of(ImagePromptTest.picture(Color.RED));
+        Image blue = Image.of(ImagePromptTest.picture(Color.BLUE));
+        Prompt a = Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:cat\n\nQ:Spain\nA:", List.of(red));
+        Prompt b = Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:cat\n\nQ:Japan\nA:", List.of(red));
+        Prompt c = Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:cat\n\nQ:Japan\nA:", List.of(blue));
+        float[] freshB;
+        float[] freshC;
+        try (Session s = session()) {
+            s.evaluate(b, false);
+            freshB = s.logits();
+            s.evaluate(c, false);
+            freshC = s.logits();
+        }
+        try (Session s = session()) {
+            s.evaluate(a);
+            Session.Evaluation eb = s.evaluate(b);
+            assertTrue(eb.reusedPositions() > 16, "the image and the text after it are reused: " + eb);
+            assertTrue(maxRelDiff(freshB, s.logits()) < 1e-4);
+            Session.Evaluation ec = s.evaluate(c);
+            int bosAndQ = model.tokenize("Q:", true).length;
+            assertEquals(bosAndQ, ec.reusedPositions(), "a different image is not reused");
+            assertTrue(maxRelDiff(freshC, s.logits()) < 1e-4);
+        }
+    }
+
+    static double maxRelDiff(float[] a, float[] b) {
+        double d = 0;
+        double m = 0;
+        for (int k = 0; k < a.length; k++) {
+            d = Math.max(d, Math.abs(a[k] - b[k]));
+            m = Math.max(m, Math.abs(a[k]));
+        }
+        return d / m;
+    }
+}
