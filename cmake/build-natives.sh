@@ -50,6 +50,9 @@ else
   cmake --build "$build" --parallel "$jobs" --target taskvec taskvec-decode-loop
   rm -rf "$install.tmp"
   cmake --install "$build" > /dev/null
+  if [ "$portable" = 1 ]; then  # backend modules that ggml loads at run time, for the jar
+    (cd "$install.tmp/lib" && ls libggml-cpu-*.so 2>/dev/null || true) > "$install.tmp/lib/ggml-backends.list"
+  fi
   echo "$flags" > "$install.tmp/.flags"
   touch "$install.tmp/.complete"
   rm -rf "$install"; mv "$install.tmp" "$install"

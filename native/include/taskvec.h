@@ -190,17 +190,32 @@ TV_API tv_status tv_session_truncate(tv_session * session, int32_t n_keep);
 // Copies the logits of the last evaluated position (n_vocab floats) into out.
 TV_API tv_status tv_session_logits(tv_session * session, float * out, int32_t n_vocab);
 
+// Why a generation step ended generation (tv_session_generate_step's *stop).
+#define TV_STOP_NONE          0  // not stopped: the token was evaluated, generation may continue
+#define TV_STOP_EOG           1  // an end-of-generation token (EOS, EOT, ...); not evaluated
+#define TV_STOP_TOKEN         2  // one of the stop tokens; evaluated
+#define TV_STOP_STRING        3  // the generated text now contains a stop string; the token was evaluated
+
+// Sets stop conditions for later generation steps, besides end-of-generation tokens: n_tokens stop tokens, and
+// n_strings stop strings packed one after another, each followed by a NUL byte, in strings (packed_len bytes).
+// The generated text that stop strings are matched against starts anew at each tv_session_eval_prompt.
+TV_API tv_status tv_session_set_stops(tv_session * session, const int32_t * tokens, int32_t n_tokens,
+                                      const char * strings, int32_t packed_len);
+
 // Sets the sampler used by tv_session_sample and tv_session_generate_step.
 TV_API tv_status tv_session_set_sampling(tv_session * session, tv_sampling_params params);
 // Samples the next token from the last logits; does not evaluate it. *token receives it.
 TV_API tv_status tv_session_sample(tv_session * session, int32_t * token);
-// One generation step: sample a token from the last logits into *token; if it is not an end-of-generation
-// token, evaluate it so the next step can follow. *is_eog tells which. One call per generated token.
-TV_API tv_status tv_session_generate_step(tv_session * session, int32_t * token, bool * is_eog);
-// Up to n_max generation steps in one call (a C++ loop over tv_session_generate_step): stops after an
-// end-of-generation token. Writes the tokens to out (capacity >= n_max) and their count to *n_out.
+// One generation step: sample a token from the last logits into *token; unless it is an end-of-generation
+// token, evaluate it so the next step can follow. *stop (TV_STOP_*) tells whether generation should end.
+// One call per generated token.
+TV_API tv_status tv_session_generate_step(tv_session * session, int32_t * token, int32_t * stop);
+// Up to n_max generation steps in one call (a C++ loop over tv_session_generate_step) that ends early at a
+// stop condition. Writes the tokens to out (capacity >= n_max; an end-of-generation token is included), their
+// count to *n_out and the TV_STOP_* reason to *stop (TV_STOP_NONE when n_max was reached).
 // For bulk generation without streaming, and the reference loop of the decoding benchmark.
-TV_API tv_status tv_session_generate(tv_session * session, int32_t n_max, int32_t * out, int32_t * n_out);
+TV_API tv_status tv_session_generate(tv_session * session, int32_t n_max, int32_t * out, int32_t * n_out,
+                                     int32_t * stop);
 
 #ifdef __cplusplus
 }

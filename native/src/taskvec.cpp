@@ -96,6 +96,11 @@ struct tv_session {
     std::vector<tv_position> positions;
     int32_t next_pos = 0;       // llama position of the next token
     bool logits_valid = false;  // the last evaluated position has logits
+    std::vector<int32_t> stop_tokens;
+    std::vector<std::string> stop_strings;
+    size_t longest_stop = 0;
+    std::string generated;      // text generated since the last prompt (matched against stop strings)
+    char piece[256];
 };
 
 // ---- library -------------------------------------------------------------------------------------------------
@@ -151,7 +156,7 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
         mp.load_mode = params.use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
         llama_model * lm = llama_model_load_from_file(path, mp);
         if (lm == nullptr) {
-            return fail(TV_ERR_LOAD, "llama.cpp could not load the model %s (see the log for its reason)", path);
+            return fail(TV_ERR_LOAD, "llama.cpp could not load the model %s", path);
         }
         auto * m = new tv_model();
         m->model = lm;
@@ -168,7 +173,7 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
                 delete m;
                 return fail(TV_ERR_LOAD,
                             "libmtmd could not load the projector %s for this model (wrong file, or its width does "
-                            "not match the model's; see the log)", params.mmproj_path);
+                            "not match the model's)", params.mmproj_path);
             }
             if (!mtmd_support_vision(m->mtmd)) {
                 mtmd_free(m->mtmd);
@@ -211,47 +216,29 @@ extern "C" TV_API bool tv_model_is_eog(const tv_model * m, int32_t token) {
     return token >= 0 && token < llama_vocab_n_tokens(m->vocab) && llama_vocab_is_eog(m->vocab, token);
 }
 
+// llama.cpp's metadata accessors already follow snprintf's convention (full length returned, output truncated
+// and NUL-terminated), which is the one taskvec.h documents.
 extern "C" TV_API int32_t tv_model_meta(const tv_model * m, const char * key, char * buf, int32_t buf_size) {
     if (key == nullptr) {
         return -1;
     }
-    char tmp[1];
-    int32_t n = llama_model_meta_val_str(m->model, key, tmp, sizeof(tmp));
-    if (n < 0) {
-        return -1;
-    }
-    std::string value((size_t) n + 1, '\0');
-    llama_model_meta_val_str(m->model, key, value.data(), value.size());
-    value.resize((size_t) n);
-    return copy_out(value, buf, buf_size);
+    return llama_model_meta_val_str(m->model, key, buf, buf == nullptr ? 0 : (size_t) std::max(buf_size, 0));
 }
 
 extern "C" TV_API int32_t tv_model_meta_count(const tv_model * m) { return llama_model_meta_count(m->model); }
 
-namespace {
-template <typename F>
-int32_t meta_by_index(const tv_model * m, int32_t i, char * buf, int32_t buf_size, F && get) {
+extern "C" TV_API int32_t tv_model_meta_key_at(const tv_model * m, int32_t i, char * buf, int32_t buf_size) {
     if (i < 0 || i >= llama_model_meta_count(m->model)) {
         return -1;
     }
-    char tmp[1];
-    int32_t n = get(m->model, i, tmp, sizeof(tmp));
-    if (n < 0) {
-        return -1;
-    }
-    std::string value((size_t) n + 1, '\0');
-    get(m->model, i, value.data(), value.size());
-    value.resize((size_t) n);
-    return copy_out(value, buf, buf_size);
-}
-}  // namespace
-
-extern "C" TV_API int32_t tv_model_meta_key_at(const tv_model * m, int32_t i, char * buf, int32_t buf_size) {
-    return meta_by_index(m, i, buf, buf_size, llama_model_meta_key_by_index);
+    return llama_model_meta_key_by_index(m->model, i, buf, buf == nullptr ? 0 : (size_t) std::max(buf_size, 0));
 }
 
 extern "C" TV_API int32_t tv_model_meta_value_at(const tv_model * m, int32_t i, char * buf, int32_t buf_size) {
-    return meta_by_index(m, i, buf, buf_size, llama_model_meta_val_str_by_index);
+    if (i < 0 || i >= llama_model_meta_count(m->model)) {
+        return -1;
+    }
+    return llama_model_meta_val_str_by_index(m->model, i, buf, buf == nullptr ? 0 : (size_t) std::max(buf_size, 0));
 }
 
 extern "C" TV_API const char * tv_model_chat_template(const tv_model * m) {
@@ -453,7 +440,7 @@ extern "C" TV_API tv_session * tv_session_init(tv_model * model, tv_session_para
         cp.no_perf = true;
         llama_context * ctx = llama_init_from_model(model->model, cp);
         if (ctx == nullptr) {
-            return fail(TV_ERR_LOAD, "llama.cpp could not create a context (n_ctx %u; see the log)", cp.n_ctx);
+            return fail(TV_ERR_LOAD, "llama.cpp could not create a context (n_ctx %u)", cp.n_ctx);
         }
         auto * s = new tv_session();
         s->model = model;
@@ -661,7 +648,7 @@ tv_status decode_image(tv_session * s, const unit & u) {
     {
         std::lock_guard<std::mutex> lock(s->model->mtmd_mutex);
         if (mtmd_encode_chunk(s->model->mtmd, u.chunk) != 0) {
-            return fail(TV_ERR_IMAGE, "the projector failed to encode an image (see the log)");
+            return fail(TV_ERR_IMAGE, "the projector failed to encode an image");
         }
         const size_t n = (size_t) llama_model_n_embd_inp(s->model->model) * (size_t) u.n_tokens;
         const float * out = mtmd_get_output_embd(s->model->mtmd);
@@ -761,6 +748,7 @@ extern "C" TV_API tv_status tv_session_eval_prompt(tv_session * s, const tv_prom
             index = end;
         }
         llama_sampler_reset(s->sampler);
+        s->generated.clear();
         if (n_reused != nullptr) {
             *n_reused = keep;
         }
@@ -845,18 +833,51 @@ extern "C" TV_API tv_status tv_session_sample(tv_session * s, int32_t * token) {
     });
 }
 
-extern "C" TV_API tv_status tv_session_generate_step(tv_session * s, int32_t * token, bool * is_eog) {
+extern "C" TV_API tv_status tv_session_set_stops(tv_session * s, const int32_t * tokens, int32_t n_tokens,
+                                                 const char * strings, int32_t packed_len) {
     return guarded([&] {
-        if (s == nullptr || token == nullptr || is_eog == nullptr) {
+        if (s == nullptr || n_tokens < 0 || packed_len < 0 || (tokens == nullptr && n_tokens > 0) ||
+            (strings == nullptr && packed_len > 0)) {
+            return fail(TV_ERR_INVALID_ARG, "tv_session_set_stops: invalid arguments");
+        }
+        const int32_t n_vocab = llama_vocab_n_tokens(s->model->vocab);
+        for (int32_t i = 0; i < n_tokens; ++i) {
+            if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+                return fail(TV_ERR_INVALID_ARG, "stop token %d is outside the vocabulary [0, %d)", tokens[i], n_vocab);
+            }
+        }
+        if (packed_len > 0 && strings[packed_len - 1] != '\0') {
+            return fail(TV_ERR_INVALID_ARG, "packed stop strings must end with a NUL byte");
+        }
+        s->stop_tokens.assign(tokens, tokens + n_tokens);
+        s->stop_strings.clear();
+        s->longest_stop = 0;
+        for (int32_t off = 0; off < packed_len;) {
+            std::string str(strings + off);
+            off += (int32_t) str.size() + 1;
+            if (str.empty()) {
+                return fail(TV_ERR_INVALID_ARG, "stop strings must not be empty");
+            }
+            s->longest_stop = std::max(s->longest_stop, str.size());
+            s->stop_strings.push_back(std::move(str));
+        }
+        return TV_OK;
+    });
+}
+
+extern "C" TV_API tv_status tv_session_generate_step(tv_session * s, int32_t * token, int32_t * stop) {
+    return guarded([&] {
+        if (s == nullptr || token == nullptr || stop == nullptr) {
             return fail(TV_ERR_INVALID_ARG, "tv_session_generate_step: NULL argument");
         }
+        *stop = TV_STOP_NONE;
         if (!s->logits_valid) {
             return fail(TV_ERR_STATE, "no logits to sample from: evaluate a prompt that ends with text first");
         }
         const int32_t t = llama_sampler_sample(s->sampler, s->ctx, -1);
         *token = t;
-        *is_eog = llama_vocab_is_eog(s->model->vocab, t);
-        if (*is_eog) {
+        if (llama_vocab_is_eog(s->model->vocab, t)) {
+            *stop = TV_STOP_EOG;
             return TV_OK;
         }
         if ((int32_t) s->positions.size() + 1 > (int32_t) llama_n_ctx(s->ctx)) {
@@ -864,23 +885,45 @@ extern "C" TV_API tv_status tv_session_generate_step(tv_session * s, int32_t * t
             return fail(TV_ERR_CONTEXT_FULL, "generation reached the end of the context (%d positions)",
                         (int32_t) llama_n_ctx(s->ctx));
         }
-        return decode_tokens(s, &t, 1, true);
+        const tv_status st = decode_tokens(s, &t, 1, true);
+        if (st != TV_OK) {
+            return st;
+        }
+        if (std::find(s->stop_tokens.begin(), s->stop_tokens.end(), t) != s->stop_tokens.end()) {
+            *stop = TV_STOP_TOKEN;
+        } else if (!s->stop_strings.empty()) {
+            int32_t n = llama_token_to_piece(s->model->vocab, t, s->piece, sizeof(s->piece), 0, false);
+            if (n > 0 && n <= (int32_t) sizeof(s->piece)) {
+                s->generated.append(s->piece, (size_t) n);
+            }
+            // only the tail can hold a match that this token completed
+            const size_t from = s->generated.size() > s->longest_stop + (size_t) std::max(n, 0)
+                                    ? s->generated.size() - s->longest_stop - (size_t) std::max(n, 0) : 0;
+            for (const auto & str : s->stop_strings) {
+                if (s->generated.find(str, from) != std::string::npos) {
+                    *stop = TV_STOP_STRING;
+                    break;
+                }
+            }
+        }
+        return TV_OK;
     });
 }
 
-extern "C" TV_API tv_status tv_session_generate(tv_session * s, int32_t n_max, int32_t * out, int32_t * n_out) {
-    if (s == nullptr || out == nullptr || n_out == nullptr || n_max < 0) {
+extern "C" TV_API tv_status tv_session_generate(tv_session * s, int32_t n_max, int32_t * out, int32_t * n_out,
+                                                int32_t * stop) {
+    if (s == nullptr || out == nullptr || n_out == nullptr || stop == nullptr || n_max < 0) {
         return fail(TV_ERR_INVALID_ARG, "tv_session_generate: invalid arguments");
     }
     *n_out = 0;
+    *stop = TV_STOP_NONE;
     for (int32_t i = 0; i < n_max; ++i) {
-        bool eog = false;
-        const tv_status st = tv_session_generate_step(s, &out[i], &eog);
+        const tv_status st = tv_session_generate_step(s, &out[i], stop);
         if (st != TV_OK) {
             return st;
         }
         *n_out = i + 1;
-        if (eog) {
+        if (*stop != TV_STOP_NONE) {
             break;
         }
     }

@@ -55,13 +55,13 @@ int main(int argc, char ** argv) {
         int generated = 0;
         for (int i = 0; i < n_tokens; ++i) {
             int32_t token = 0;
-            bool eog = false;
-            if (tv_session_generate_step(session, &token, &eog) != TV_OK) {
+            int32_t stop = TV_STOP_NONE;
+            if (tv_session_generate_step(session, &token, &stop) != TV_OK) {
                 fprintf(stderr, "step: %s\n", tv_last_error());
                 return 1;
             }
             ++generated;
-            if (eog) {
+            if (stop != TV_STOP_NONE) {
                 break;
             }
         }

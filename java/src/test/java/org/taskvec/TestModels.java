@@ -52,6 +52,12 @@ public final class TestModels {
         return dir().resolve("tiny-wide").resolve(ModelSynthesizer.PROJECTOR_FILE);
     }
 
+    /** The tiny model with its projector (callers close it). */
+    public static org.taskvec.engine.Model loadTinyWithProjector() {
+        return org.taskvec.engine.Model.load(tinyModel(),
+                org.taskvec.engine.ModelParams.defaults().withProjector(tinyProjector()));
+    }
+
     public static int threads() {
         return Integer.getInteger("taskvec.test.threads", 2);
     }

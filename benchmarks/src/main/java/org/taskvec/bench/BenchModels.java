@@ -2,8 +2,8 @@ package org.taskvec.bench;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import org.taskvec.synth.GeneratedModels;
 import org.taskvec.synth.ModelShape;
 import org.taskvec.synth.ModelSynthesizer;
 
@@ -19,27 +19,12 @@ final class BenchModels {
         if (explicit != null && !explicit.isEmpty()) {
             return Path.of(explicit);
         }
-        String shape = System.getProperty("taskvec.bench.shape", "1b");
-        Path dir = cacheDir().resolve("models").resolve(shape + "-" + ModelSynthesizer.DEFAULT_SEED);
-        Path model = dir.resolve(ModelSynthesizer.MODEL_FILE);
-        if (!Files.exists(model)) {
-            try {
-                Files.createDirectories(dir);
-                new ModelSynthesizer(ModelShape.byName(shape), ModelSynthesizer.DEFAULT_SEED).writeTextModel(model);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
+        ModelShape shape = ModelShape.byName(System.getProperty("taskvec.bench.shape", "1b"));
+        try {
+            return GeneratedModels.ensure(shape, ModelSynthesizer.DEFAULT_SEED, false)
+                    .resolve(ModelSynthesizer.MODEL_FILE);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        return model;
-    }
-
-    static Path cacheDir() {
-        String env = System.getenv("TASKVEC_CACHE_DIR");
-        if (env != null && !env.isEmpty()) {
-            return Path.of(env);
-        }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        return (xdg != null && !xdg.isEmpty() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache"))
-                .resolve("taskvec");
     }
 }

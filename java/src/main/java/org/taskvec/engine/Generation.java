@@ -11,5 +11,16 @@ package org.taskvec.engine;
  */
 public record Generation(String text, int[] tokens, StopReason stopReason, int promptPositions, int reusedPositions) {
     /** Why a generation ended. */
-    public enum StopReason { MAX_TOKENS, END_OF_GENERATION, STOP_TOKEN, STOP_STRING }
+    public enum StopReason {
+        /** maxTokens were generated. */
+        MAX_TOKENS,
+        /** the model produced an end-of-generation token (not included in the tokens). */
+        END_OF_GENERATION,
+        /** a stop token was generated (it is the last token). */
+        STOP_TOKEN,
+        /** the text reached a stop string (the text is cut before it; the tokens include the one completing it). */
+        STOP_STRING,
+        /** the token listener asked to stop. */
+        CANCELLED
+    }
 }

@@ -65,9 +65,14 @@ public final class Model implements AutoCloseable {
              TvModelParams mp = tv_model_default_params()) {
             mp.n_gpu_layers(params.gpuLayers()).use_mmap(params.mmap()).mmproj_threads(params.projectorThreads());
             mp.mmproj_path(mm);
+            NativeLibrary.clearNativeError();
             TvModel h = tv_model_load(p, mp);
             if (h == null || h.isNull()) {
                 String err = NativeLibrary.lastError();
+                String reason = NativeLibrary.firstNativeErrorLine();
+                if (reason != null) {
+                    err = err + ": " + reason.strip();
+                }
                 if (params.projector() != null && err.contains("projector")) {
                     throw new ProjectorMismatchException(err);
                 }

@@ -3,6 +3,9 @@ package org.taskvec.engine;
 import static org.taskvec.nativeapi.TaskvecNative.*;
 
 import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import org.bytedeco.javacpp.Loader;
 import java.nio.charset.StandardCharsets;
 import org.bytedeco.javacpp.BytePointer;
 import org.taskvec.nativeapi.TaskvecNative;
@@ -18,6 +21,12 @@ public final class NativeLibrary {
     private static final Object LOCK = new Object();
     private static volatile boolean initialised;
     private static LogRouter router; // strongly held: native code keeps a pointer to it
+    private static final ThreadLocal<String> FIRST_ERROR_LINE = new ThreadLocal<>();
+    private static final java.util.List<java.util.function.BiConsumer<Integer, String>> LISTENERS =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /** Native log levels as delivered to listeners. */
+    public static final int LOG_DEBUG = 1, LOG_INFO = 2, LOG_WARN = 3, LOG_ERROR = 4;
 
     private NativeLibrary() {}
 
@@ -30,14 +39,57 @@ public final class NativeLibrary {
             if (initialised) {
                 return;
             }
-            String path = TaskvecNative.load();
+            TaskvecNative.load();
             router = new LogRouter();
             tv_log_set(router);
-            // Portable builds load ggml CPU variants from the folder the libraries were extracted to.
-            String dir = path == null ? null : new File(path).getParent();
+            String dir = extractBackendModules();
             int status = tv_init(dir == null ? null : utf8(dir));
             check(status);
             initialised = true;
+        }
+    }
+
+    /**
+     * Also delivers every native log line (level, text) to listener, on the thread that logged it, besides SLF4J.
+     * Returns a handle that removes the listener when closed.
+     */
+    public static AutoCloseable addLogListener(java.util.function.BiConsumer<Integer, String> listener) {
+        ensureLoaded();
+        LISTENERS.add(listener);
+        return () -> LISTENERS.remove(listener);
+    }
+
+    /** Clears this thread's record of the last native error line; call before a native call that may fail. */
+    static void clearNativeError() {
+        FIRST_ERROR_LINE.remove();
+    }
+
+    /** The first error line llama.cpp logged on this thread since {@link #clearNativeError()}, or null. */
+    static String firstNativeErrorLine() {
+        return FIRST_ERROR_LINE.get();
+    }
+
+    /**
+     * Portable builds carry ggml's CPU variants as modules that ggml chooses from at run time; they are listed in
+     * ggml-backends.list. Extracts them next to each other and returns their folder, or null for builds that link
+     * their backend directly.
+     */
+    private static String extractBackendModules() {
+        String base = Loader.getPlatform() + "/";
+        try (InputStream list = TaskvecNative.class.getResourceAsStream(base + "ggml-backends.list")) {
+            if (list == null) {
+                return null;
+            }
+            String dir = null;
+            for (String name : new String(list.readAllBytes(), StandardCharsets.UTF_8).split("\\s+")) {
+                if (!name.isEmpty()) {
+                    File f = Loader.cacheResource(TaskvecNative.class, base + name);
+                    dir = f.getParent();
+                }
+            }
+            return dir;
+        } catch (IOException e) {
+            throw new NativeFailureException("cannot extract ggml backend modules: " + e.getMessage());
         }
     }
 
@@ -85,6 +137,12 @@ public final class NativeLibrary {
         @Override
         public void call(int level, BytePointer line) {
             String text = line == null ? "" : line.getString(StandardCharsets.UTF_8);
+            if (level == LOG_ERROR && FIRST_ERROR_LINE.get() == null) {
+                FIRST_ERROR_LINE.set(text); // the first line names the cause; later ones are the unwinding
+            }
+            for (var l : LISTENERS) {
+                l.accept(level, text);
+            }
             switch (level) {
                 case 4: NATIVE_LOG.error(text); break;
                 case 3: NATIVE_LOG.warn(text); break;

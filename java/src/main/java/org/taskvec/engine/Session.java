@@ -3,12 +3,10 @@ package org.taskvec.engine;
 import static org.taskvec.nativeapi.TaskvecNative.*;
 
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Objects;
-import org.bytedeco.javacpp.BoolPointer;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -35,10 +33,10 @@ public final class Session implements AutoCloseable {
     private final int contextSize;
     // Native scratch reused by every call: no allocation per generated token.
     private final IntPointer token = new IntPointer(1);
-    private final BoolPointer eog = new BoolPointer(1);
+    private final IntPointer stop = new IntPointer(1);
     private final IntPointer reused = new IntPointer(1);
     private FloatPointer logitsBuf;
-    private GenerationParams lastSampling;
+    private GenerationParams lastParams;
 
     Session(Model model, SessionParams params) {
         Objects.requireNonNull(params, "params");
@@ -244,67 +242,104 @@ public final class Session implements AutoCloseable {
     public Generation generate(Prompt prompt, GenerationParams params, TokenListener listener) {
         Objects.requireNonNull(params, "params");
         Evaluation ev = evaluate(prompt);
-        return continueGeneration(params, listener, ev.positions(), ev.reusedPositions());
+        return run(params, listener, ev.positions(), ev.reusedPositions());
     }
 
     /** Generates from the session's current state (after {@link #evaluate} or a previous generation). */
     public Generation continueGeneration(GenerationParams params, TokenListener listener) {
-        return continueGeneration(params, listener, 0, 0);
+        return run(params, listener, 0, 0);
     }
 
-    private Generation continueGeneration(GenerationParams params, TokenListener listener, int promptPositions,
-                                          int reusedPositions) {
+    private Generation run(GenerationParams params, TokenListener listener, int promptPositions, int reusedPositions) {
         Objects.requireNonNull(params, "params");
         guard.enter();
         try {
-            applySampling(params);
-            Utf8Accumulator text = new Utf8Accumulator();
-            int[] out = new int[Math.min(params.maxTokens(), 1024)];
-            int n = 0;
-            Generation.StopReason reason = Generation.StopReason.MAX_TOKENS;
-            String stopCut = null;
-            while (n < params.maxTokens()) {
-                int st = tv_session_generate_step(handle, token, eog);
-                check(st);
-                int t = token.get();
-                if (eog.get()) {
-                    reason = Generation.StopReason.END_OF_GENERATION;
-                    break;
-                }
-                if (n == out.length) {
-                    out = java.util.Arrays.copyOf(out, out.length * 2);
-                }
-                out[n++] = t;
-                text.append(model.piece(t));
-                String fresh = listener != null || !params.stopStrings().isEmpty() ? text.release() : "";
-                if (!params.stopStrings().isEmpty()) {
-                    String all = text.text();
-                    int cut = firstStop(all, params.stopStrings());
-                    if (cut >= 0) {
-                        stopCut = all.substring(0, cut);
-                        reason = Generation.StopReason.STOP_STRING;
-                        if (listener != null) {
-                            int before = all.length() - fresh.length();
-                            if (cut > before) {
-                                listener.onToken(t, all.substring(before, cut));
-                            }
-                        }
-                        break;
+            Stepper st = new Stepper(params);
+            boolean more = params.maxTokens() > 0;
+            while (more) {
+                more = st.step();
+                if (listener != null && (st.produced || !more)) {
+                    String fresh = st.releasable(!more);
+                    if ((st.produced || !fresh.isEmpty()) && !listener.onToken(st.lastToken, fresh) && more) {
+                        st.reason = Generation.StopReason.CANCELLED;
+                        more = false;
                     }
                 }
-                if (listener != null && !listener.onToken(t, fresh)) {
-                    break;
-                }
-                if (params.stopTokens().contains(t)) {
-                    reason = Generation.StopReason.STOP_TOKEN;
-                    break;
-                }
             }
-            String finalText = stopCut != null ? stopCut : text.text();
-            return new Generation(finalText, java.util.Arrays.copyOf(out, n), reason, promptPositions,
-                    reusedPositions);
+            return new Generation(st.finalText(), st.tokens(), st.reason, promptPositions, reusedPositions);
         } finally {
             guard.exit();
+        }
+    }
+
+    /**
+     * One generation in progress: native steps, the tokens and text so far, and how much text was handed out.
+     * While stop strings are set, text that could be the start of one is held back until it is decided.
+     */
+    private final class Stepper {
+        final GenerationParams params;
+        final Utf8Accumulator text = new Utf8Accumulator();
+        final int holdBack;
+        int[] tokens;
+        int count;
+        int emitted;
+        int lastToken = -1;
+        boolean produced;
+        Generation.StopReason reason = Generation.StopReason.MAX_TOKENS;
+
+        Stepper(GenerationParams params) {
+            this.params = params;
+            this.tokens = new int[Math.max(1, Math.min(params.maxTokens(), 1024))];
+            this.holdBack = params.stopStrings().stream().mapToInt(String::length).max().orElse(1) - 1;
+            configure(params);
+        }
+
+        /** Runs one step; false when generation has ended (reason set). */
+        boolean step() {
+            check(tv_session_generate_step(handle, token, stop));
+            lastToken = token.get();
+            int code = stop.get();
+            produced = code != TV_STOP_EOG;
+            if (!produced) {
+                reason = Generation.StopReason.END_OF_GENERATION;
+                return false;
+            }
+            if (count == tokens.length) {
+                tokens = java.util.Arrays.copyOf(tokens, tokens.length * 2);
+            }
+            tokens[count++] = lastToken;
+            text.append(model.piece(lastToken));
+            if (code == TV_STOP_TOKEN) {
+                reason = Generation.StopReason.STOP_TOKEN;
+                return false;
+            }
+            if (code == TV_STOP_STRING) {
+                reason = Generation.StopReason.STOP_STRING;
+                return false;
+            }
+            return count < params.maxTokens();
+        }
+
+        String finalText() {
+            String all = text.text();
+            if (reason == Generation.StopReason.STOP_STRING) {
+                int cut = firstStop(all, params.stopStrings());
+                return cut >= 0 ? all.substring(0, cut) : all;
+            }
+            return all;
+        }
+
+        /** Text not yet handed out that is certain (all of it once finished). */
+        String releasable(boolean finished) {
+            String full = finished ? finalText() : text.complete();
+            int end = finished ? full.length() : Math.max(emitted, full.length() - holdBack);
+            String s = emitted >= end ? "" : full.substring(emitted, end);
+            emitted = Math.max(emitted, end);
+            return s;
+        }
+
+        int[] tokens() {
+            return java.util.Arrays.copyOf(tokens, count);
         }
     }
 
@@ -319,31 +354,50 @@ public final class Session implements AutoCloseable {
         return best;
     }
 
-    private void applySampling(GenerationParams params) {
-        GenerationParams last = lastSampling;
-        if (last != null && last.temperature() == params.temperature() && last.topK() == params.topK()
-                && last.topP() == params.topP() && last.seed() == params.seed() && params.isGreedy()) {
-            return; // greedy sampler has no state worth resetting
+    /** Sets sampling and stop conditions natively, unless they are what the session already has. */
+    private void configure(GenerationParams params) {
+        GenerationParams last = lastParams;
+        boolean sameSampling = last != null && last.temperature() == params.temperature()
+                && last.topK() == params.topK() && last.topP() == params.topP() && last.seed() == params.seed();
+        if (!sameSampling || !params.isGreedy()) { // a sampled draw restarts from its seed
+            try (TvSamplingParams sp = tv_sampling_default_params()) {
+                sp.temperature(params.temperature()).top_k(params.topK()).top_p(params.topP()).seed(params.seed());
+                check(tv_session_set_sampling(handle, sp));
+            }
         }
-        try (TvSamplingParams sp = tv_sampling_default_params()) {
-            sp.temperature(params.temperature()).top_k(params.topK()).top_p(params.topP()).seed(params.seed());
-            check(tv_session_set_sampling(handle, sp));
+        if (last == null || !last.stopTokens().equals(params.stopTokens())
+                || !last.stopStrings().equals(params.stopStrings())) {
+            for (int t : params.stopTokens()) {
+                model.checkToken(t);
+            }
+            java.io.ByteArrayOutputStream packed = new java.io.ByteArrayOutputStream();
+            for (String str : params.stopStrings()) {
+                packed.writeBytes(str.getBytes(StandardCharsets.UTF_8));
+                packed.write(0);
+            }
+            byte[] b = packed.toByteArray();
+            int[] t = params.stopTokens().stream().mapToInt(Integer::intValue).toArray();
+            try (IntPointer tp = new IntPointer(Math.max(1, t.length)); BytePointer bp = new BytePointer(Math.max(1, b.length))) {
+                tp.put(t, 0, t.length);
+                bp.put(b, 0, b.length);
+                check(tv_session_set_stops(handle, tp, t.length, bp, b.length));
+            }
         }
-        lastSampling = params;
+        lastParams = params;
     }
 
     /**
-     * Generates up to maxTokens greedy or sampled tokens in one native call (no per-token callback). Returns the
-     * tokens; stops after an end-of-generation token, which is included.
+     * Generates up to maxTokens tokens in one native call (the C++ loop of the library; no per-token callback),
+     * honouring stop tokens and strings. Returns the tokens; an end-of-generation token ends the list.
      */
     public int[] generateTokens(GenerationParams params) {
         Objects.requireNonNull(params, "params");
         guard.enter();
         try {
-            applySampling(params);
+            configure(params);
             int max = params.maxTokens();
             try (IntPointer out = new IntPointer(Math.max(1, max)); IntPointer n = new IntPointer(1)) {
-                check(tv_session_generate(handle, max, out, n));
+                check(tv_session_generate(handle, max, out, n, stop));
                 int[] r = new int[n.get()];
                 out.get(r);
                 return r;
@@ -353,57 +407,33 @@ public final class Session implements AutoCloseable {
         }
     }
 
-    /** Streams generated tokens lazily; each {@code next()} runs one decode step. */
+    /** Streams generated text lazily; each {@code next()} runs decode steps until there is text to return. */
     public Iterator<String> stream(Prompt prompt, GenerationParams params) {
+        Objects.requireNonNull(params, "params");
         evaluate(prompt);
+        guard.enter();
+        Stepper st;
+        try {
+            st = new Stepper(params);
+        } finally {
+            guard.exit();
+        }
         return new Iterator<>() {
-            private final List<String> ready = new ArrayList<>();
-            private int produced;
-            private boolean done;
-            private final Utf8Accumulator text = new Utf8Accumulator();
-
-            {
-                guard.enter();
-                try {
-                    applySampling(params);
-                } finally {
-                    guard.exit();
-                }
-            }
+            private String ready = "";
+            private boolean done = params.maxTokens() == 0;
 
             @Override
             public boolean hasNext() {
                 while (ready.isEmpty() && !done) {
-                    step();
+                    guard.enter();
+                    try {
+                        done = !st.step();
+                        ready = st.releasable(done);
+                    } finally {
+                        guard.exit();
+                    }
                 }
                 return !ready.isEmpty();
-            }
-
-            private void step() {
-                if (produced >= params.maxTokens()) {
-                    done = true;
-                    return;
-                }
-                guard.enter();
-                try {
-                    check(tv_session_generate_step(handle, token, eog));
-                    int t = token.get();
-                    if (eog.get()) {
-                        done = true;
-                        return;
-                    }
-                    produced++;
-                    text.append(model.piece(t));
-                    String s = text.release();
-                    if (!s.isEmpty()) {
-                        ready.add(s);
-                    }
-                    if (params.stopTokens().contains(t)) {
-                        done = true;
-                    }
-                } finally {
-                    guard.exit();
-                }
             }
 
             @Override
@@ -411,7 +441,9 @@ public final class Session implements AutoCloseable {
                 if (!hasNext()) {
                     throw new NoSuchElementException();
                 }
-                return ready.remove(0);
+                String r = ready;
+                ready = "";
+                return r;
             }
         };
     }
@@ -426,7 +458,7 @@ public final class Session implements AutoCloseable {
         if (guard.close()) {
             tv_session_free(handle);
             token.close();
-            eog.close();
+            stop.close();
             reused.close();
             if (logitsBuf != null) {
                 logitsBuf.close();

@@ -4,13 +4,12 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
- * Collects the bytes of generated token pieces and releases text only up to the last complete UTF-8 character,
+ * Collects the bytes of generated token pieces; text is decoded only up to the last complete UTF-8 character,
  * since one character may be split across tokens.
  */
 final class Utf8Accumulator {
     private byte[] bytes = new byte[256];
     private int length;
-    private int released;
 
     void append(byte[] piece) {
         if (length + piece.length > bytes.length) {
@@ -20,15 +19,9 @@ final class Utf8Accumulator {
         length += piece.length;
     }
 
-    /** Text completed since the last call ("" when none). */
-    String release() {
-        int end = completeEnd();
-        if (end <= released) {
-            return "";
-        }
-        String s = new String(bytes, released, end - released, StandardCharsets.UTF_8);
-        released = end;
-        return s;
+    /** The text of all complete characters so far. */
+    String complete() {
+        return new String(bytes, 0, completeEnd(), StandardCharsets.UTF_8);
     }
 
     /** All text so far (an incomplete trailing character decodes as U+FFFD). */
@@ -40,11 +33,11 @@ final class Utf8Accumulator {
         // Walk back over at most 3 continuation bytes to the start of the last character.
         int i = length - 1;
         int back = 0;
-        while (i >= released && back < 4 && (bytes[i] & 0xC0) == 0x80) {
+        while (i >= 0 && back < 4 && (bytes[i] & 0xC0) == 0x80) {
             i--;
             back++;
         }
-        if (i < released) {
+        if (i < 0) {
             return length;
         }
         int lead = bytes[i] & 0xFF;

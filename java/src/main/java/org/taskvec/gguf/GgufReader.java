@@ -295,7 +295,10 @@ public final class GgufReader {
             }
             case UINT16: case INT16: {
                 int[] out = new int[len];
-                for (int i = 0; i < len; i++) { need(2); out[i] = buf.getShort(); }
+                for (int i = 0; i < len; i++) {
+                    need(2);
+                    out[i] = et == GgufValueType.UINT16 ? buf.getShort() & 0xffff : buf.getShort();
+                }
                 return new GgufValue(GgufValueType.ARRAY, et, out);
             }
             case ARRAY: {

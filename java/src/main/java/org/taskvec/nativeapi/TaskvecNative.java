@@ -1,6 +1,5 @@
 package org.taskvec.nativeapi;
 
-import org.bytedeco.javacpp.BoolPointer;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.FunctionPointer;
@@ -52,6 +51,10 @@ public final class TaskvecNative {
     public static final int TV_ERR_STATE = 8;
     public static final int TV_ERR_INTERNAL = 9;
     public static final int TV_TOKEN_IMAGE = -1;
+    public static final int TV_STOP_NONE = 0;
+    public static final int TV_STOP_EOG = 1;
+    public static final int TV_STOP_TOKEN = 2;
+    public static final int TV_STOP_STRING = 3;
 
     // ---- opaque handles ----
     @Opaque
@@ -198,8 +201,10 @@ public final class TaskvecNative {
     public static native int tv_session_logits(TvSession session, FloatPointer out, int nVocab);
     public static native int tv_session_set_sampling(TvSession session, @ByVal TvSamplingParams params);
     public static native int tv_session_sample(TvSession session, @Cast("int32_t*") IntPointer token);
+    public static native int tv_session_set_stops(TvSession session, @Cast("const int32_t*") IntPointer tokens,
+                                                  int nTokens, @Cast("const char*") BytePointer strings, int packedLen);
     public static native int tv_session_generate_step(TvSession session, @Cast("int32_t*") IntPointer token,
-                                                      @Cast("bool*") BoolPointer isEog);
+                                                      @Cast("int32_t*") IntPointer stop);
     public static native int tv_session_generate(TvSession session, int nMax, @Cast("int32_t*") IntPointer out,
-                                                 @Cast("int32_t*") IntPointer nOut);
+                                                 @Cast("int32_t*") IntPointer nOut, @Cast("int32_t*") IntPointer stop);
 }

@@ -24,7 +24,7 @@ class BadInputTest {
 
     @BeforeAll
     static void load() {
-        model = Model.load(TestModels.tinyModel(), ModelParams.defaults().withProjector(TestModels.tinyProjector()));
+        model = TestModels.loadTinyWithProjector();
     }
 
     @AfterAll

@@ -93,6 +93,7 @@ class GenerationTest {
 
             Generation stopped = s.generate(PROMPT, GenerationParams.greedy(10), (t, text) -> false);
             assertEquals(1, stopped.tokens().length, "listener returning false stops after one token");
+            assertEquals(Generation.StopReason.CANCELLED, stopped.stopReason());
 
             Iterator<String> it = s.stream(PROMPT, GenerationParams.greedy(10));
             StringBuilder iterated = new StringBuilder();
@@ -112,12 +113,35 @@ class GenerationTest {
             assertTrue(byToken.tokens().length <= 4);
             // stop at the text of the 3rd token: the result is cut before it
             String piece = model.tokenText(t[2]).strip();
-            if (!piece.isEmpty()) {
+            assertFalse(piece.isEmpty(), "the fixed model's 3rd token has visible text");
+            {
                 Generation byString = s.generate(PROMPT, GenerationParams.greedy(12).withStopStrings(List.of(piece)));
                 assertEquals(Generation.StopReason.STOP_STRING, byString.stopReason());
                 assertFalse(byString.text().contains(piece));
                 assertTrue(full.text().startsWith(byString.text()));
+                // streamed pieces never show the stop string, and add up to the final text
+                StringBuilder streamed = new StringBuilder();
+                Generation again = s.generate(PROMPT, GenerationParams.greedy(12).withStopStrings(List.of(piece)),
+                        (tok, text) -> {
+                            streamed.append(text);
+                            return true;
+                        });
+                assertEquals(byString.text(), streamed.toString());
+                assertEquals(byString.text(), again.text());
+                // the library's C++ loop honours the same stop conditions
+                s.evaluate(PROMPT);
+                int[] native3 = s.generateTokens(GenerationParams.greedy(12).withStopStrings(List.of(piece)));
+                assertArrayEquals(byString.tokens(), native3);
             }
+            // a stop string spanning two tokens (end of token 5 + start of token 6) stops at token 6
+            String text5 = model.tokenText(t[4]);
+            String text6 = model.tokenText(t[5]);
+            assertTrue(text5.length() >= 2 && text6.length() >= 2, "the fixed model's tokens 5 and 6 have text");
+            String spanning = text5.substring(text5.length() - 2) + text6.substring(0, 2);
+            Generation g = s.generate(PROMPT, GenerationParams.greedy(12).withStopStrings(List.of(spanning)));
+            assertEquals(Generation.StopReason.STOP_STRING, g.stopReason());
+            assertEquals(full.text().substring(0, full.text().indexOf(spanning)), g.text());
+            assertTrue(g.tokens().length <= 6);
         }
     }
 }

@@ -18,7 +18,7 @@ class ModelTest {
 
     @BeforeAll
     static void load() {
-        model = Model.load(TestModels.tinyModel(), ModelParams.defaults().withProjector(TestModels.tinyProjector()));
+        model = TestModels.loadTinyWithProjector();
     }
 
     @AfterAll

@@ -15,7 +15,7 @@ class PrefixReuseTest {
 
     @BeforeAll
     static void load() {
-        model = Model.load(TestModels.tinyModel(), ModelParams.defaults().withProjector(TestModels.tinyProjector()));
+        model = TestModels.loadTinyWithProjector();
     }
 
     @AfterAll

@@ -1,0 +1,2 @@
+/** The {@code taskvec} command-line tool (picocli). */
+package org.taskvec.cli;
