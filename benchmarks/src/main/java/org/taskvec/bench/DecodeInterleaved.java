@@ -12,7 +12,8 @@ import org.taskvec.engine.SessionParams;
 /**
  * The comparison of {@link DecodeBenchmark}, interleaved: rounds of A B B A (Java API loop, C++ loop) on one
  * session, so that drift of a shared machine (page cache, other load) falls on both sides alike. Prints each
- * side's median tokens/s and the ratio java/cpp of the medians.
+ * side's median tokens/s, the ratio java/cpp of the medians, and the median of the per-round ratios (each round's
+ * two runs are adjacent in time, so this one is the most robust to drift).
  *
  * <pre>java -cp benchmarks.jar org.taskvec.bench.DecodeInterleaved [tokens=32] [rounds=6] [threads=0]</pre>
  */
@@ -50,7 +51,13 @@ public final class DecodeInterleaved {
             }
             double mj = median(java);
             double mc = median(cpp);
-            System.out.printf("median java %.4f tokens/s, cpp %.4f tokens/s, ratio java/cpp %.4f%n", mj, mc, mj / mc);
+            List<Double> paired = new ArrayList<>();
+            for (int r = 0; r < rounds; r++) {
+                paired.add(java.get(r) / cpp.get(r));
+            }
+            System.out.printf("median java %.4f tokens/s, cpp %.4f tokens/s, ratio java/cpp %.4f; "
+                    + "median of per-round ratios %.4f (min %.4f, max %.4f)%n", mj, mc, mj / mc, median(paired),
+                    Collections.min(paired), Collections.max(paired));
         }
     }
 
