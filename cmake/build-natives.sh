@@ -34,6 +34,7 @@ compiler="$(${CXX:-c++} --version 2>/dev/null | head -1 || true)"
 
 llama_key="$( { cat "$here/llama-cpp-pin.cmake"; echo "$flags"; echo "$compiler"; } | sha256sum | cut -c1-16)"
 full_key="$( { echo "$llama_key"; cd "$root" && find native cmake -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.txt' -o -name '*.cmake' -o -name '*.sh' \) | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -c1-16)"
+mkdir -p "$cache"
 build="$cache/build/$llama_key"
 install="$cache/natives/$full_key"
 
