@@ -182,6 +182,11 @@ TV_API int32_t tv_session_tokens(const tv_session * session, int32_t * out, int3
 // positions taken from the cache. Logits of the last position are available afterwards.
 TV_API tv_status tv_session_eval_prompt(tv_session * session, const tv_prompt * prompt, bool add_bos,
                                         bool reuse_prefix, int32_t * n_reused);
+// Tokenizes prompt as tv_session_eval_prompt would, without evaluating it: writes the token at each position it
+// would occupy to out, with -1 - k at the positions of the prompt's k-th image (k from 0). Returns the number of
+// positions (copies at most capacity), or < 0 on error (see tv_last_error). Lets a caller resolve hook positions.
+TV_API int32_t tv_session_prompt_layout(tv_session * session, const tv_prompt * prompt, bool add_bos, int32_t * out,
+                                        int32_t capacity);
 // Appends tokens at the end of the session (no BOS) and evaluates them; logits of the last one afterwards.
 TV_API tv_status tv_session_eval_tokens(tv_session * session, const int32_t * tokens, int32_t n);
 // Drops every position >= n_keep from the KV cache and the session's record (0 clears all).
@@ -216,6 +221,69 @@ TV_API tv_status tv_session_generate_step(tv_session * session, int32_t * token,
 // For bulk generation without streaming, and the reference loop of the decoding benchmark.
 TV_API tv_status tv_session_generate(tv_session * session, int32_t n_max, int32_t * out, int32_t * n_out,
                                      int32_t * stop);
+
+// ---- hooks: read and write the model's internal states during a run ------------------------------------------
+//
+// A hook names a point of the graph (a layer's residual stream, attention or MLP output, ...), a set of prompt
+// positions (token indices, 0 = the first position of the context) and an operation. Hooks are added to a
+// session, apply during the evaluations that follow (prompt, generation steps, or both) and are removed by
+// tv_session_clear_hooks. While a session has no hook, no graph callback is installed at all, so hook-free
+// evaluation costs exactly what plain llama.cpp costs.
+//
+// Rows of a point are vectors of tv_hook_point_width() floats. Positions that the graph does not compute are
+// rejected when the hook is added or, if they only become known later, fail the evaluation with TV_ERR_STATE:
+// in the last layer llama.cpp keeps only output rows for the MLP output and the residual, so hooks there mark
+// their positions as outputs (text positions only).
+
+// Hook points (llama.cpp tensor names in brackets).
+#define TV_POINT_RESID_POST 0  // residual stream after block L             [l_out-L]
+#define TV_POINT_ATTN_OUT   1  // attention output of block L (after wo)    [attn_out-L]
+#define TV_POINT_MLP_OUT    2  // feed-forward output of block L            [ffn_out-L]
+#define TV_POINT_ATTN_Z     3  // per-head attention output before wo       [kqv_out-L], n_head x head_dim
+#define TV_POINT_EMBED      4  // token or image embeddings entering block 0 [inp_embd]; layer ignored
+#define TV_POINT_FINAL_NORM 5  // final normalised state                     [result_norm]; layer ignored
+#define TV_POINT_COUNT      6
+
+// Operations.
+#define TV_HOOK_CAPTURE 0  // copy rows out into data
+#define TV_HOOK_REPLACE 1  // overwrite rows with data
+#define TV_HOOK_ADD     2  // add scale * data to rows
+#define TV_HOOK_ZERO    3  // overwrite rows with zeros
+
+// When a hook applies.
+#define TV_PHASE_PROMPT     1  // tv_session_eval_prompt / tv_session_eval_tokens
+#define TV_PHASE_GENERATION 2  // tv_session_generate_step / tv_session_generate
+#define TV_PHASE_BOTH       3
+
+typedef struct tv_hook_params {
+    int32_t point;        // TV_POINT_*
+    int32_t layer;        // block index for per-block points
+    int32_t op;           // TV_HOOK_*
+    int32_t phase;        // TV_PHASE_*
+    const int32_t * positions; // absolute positions (token indices), ascending, no duplicates
+    int32_t n_positions;  // number of positions; -1 = every position evaluated while the hook is active
+    float * data;         // capture: output rows (n_rows x width), written as rows pass; replace / add: input rows
+    int32_t n_rows;       // rows in data; for replace / add, 1 = the same row at every position
+    float scale;          // add: factor of data (default 1)
+} tv_hook_params;
+
+TV_API tv_hook_params tv_hook_default_params(void);
+// Width of one row of a point (n_embd, or n_head * head_dim for TV_POINT_ATTN_Z); -1 for an unknown point.
+TV_API int32_t tv_hook_point_width(const tv_model * model, int32_t point);
+// Adds a hook; data must stay valid until tv_session_clear_hooks. *hook_id (if not NULL) numbers it.
+// With n_positions == -1, a capture writes the k-th position evaluated under the hook to row k (up to n_rows).
+TV_API tv_status tv_session_add_hook(tv_session * session, tv_hook_params params, int32_t * hook_id);
+// Rows a capture hook has written so far (-1 for an unknown id).
+TV_API int32_t tv_session_hook_rows(const tv_session * session, int32_t hook_id);
+// Removes all hooks and the graph callback.
+TV_API void tv_session_clear_hooks(tv_session * session);
+
+// ---- logit lens -----------------------------------------------------------------------------------------------
+
+// Decodes n vectors of n_embd floats through the model's final norm (when apply_norm) and output matrix, read
+// from the model file and dequantized on first use (then kept with the model). Writes n x n_vocab logits to out.
+// Thread-safe. The final norm is RMSNorm with the model's epsilon and output_norm.weight.
+TV_API tv_status tv_model_logit_lens(tv_model * model, const float * x, int32_t n, float * out, bool apply_norm);
 
 #ifdef __cplusplus
 }

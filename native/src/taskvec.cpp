@@ -20,9 +20,10 @@
 // ---- errors --------------------------------------------------------------------------------------------------
 
 namespace {
-
 thread_local std::string t_last_error;
+}  // namespace
 
+namespace tv {
 tv_status fail(tv_status status, const char * fmt, ...) {
     char buf[1024];
     va_list args;
@@ -32,6 +33,11 @@ tv_status fail(tv_status status, const char * fmt, ...) {
     t_last_error = buf;
     return status;
 }
+}  // namespace tv
+
+using tv::fail;
+
+namespace {
 
 // Runs body, turning any C++ exception into TV_ERR_INTERNAL (nothing may unwind into the JVM).
 template <typename F>
@@ -55,53 +61,6 @@ int32_t copy_out(const std::string & s, char * buf, int32_t buf_size) {
 }
 
 }  // namespace
-
-// ---- handles -------------------------------------------------------------------------------------------------
-
-struct tv_model {
-    llama_model * model = nullptr;
-    const llama_vocab * vocab = nullptr;
-    mtmd_context * mtmd = nullptr;
-    std::mutex mtmd_mutex;  // libmtmd's encode path is not thread-safe; sessions on several threads share it
-};
-
-struct tv_prompt_part {
-    std::string text;             // text part (when !is_image && tokens.empty())
-    std::vector<int32_t> tokens;  // pre-tokenized part
-    std::vector<uint8_t> rgb;     // image part
-    int32_t w = 0, h = 0;
-    bool is_image = false;
-    bool is_tokens = false;
-};
-
-struct tv_prompt {
-    std::vector<tv_prompt_part> parts;
-};
-
-// One evaluated position of a session.
-struct tv_position {
-    int32_t token;       // token id, or TV_TOKEN_IMAGE
-    uint64_t key;        // equality key for prefix reuse (token id, or image digest mixed with the row index)
-    int32_t unit_start;  // index of the first position of the unit (a text token is its own unit; an image is one)
-    int32_t pos;         // llama position (differs from the index for M-RoPE images)
-};
-
-struct tv_session {
-    tv_model * model = nullptr;
-    llama_context * ctx = nullptr;
-    llama_sampler * sampler = nullptr;
-    llama_batch batch{};
-    int32_t batch_cap = 0;
-    uint32_t seed = 0;
-    std::vector<tv_position> positions;
-    int32_t next_pos = 0;       // llama position of the next token
-    bool logits_valid = false;  // the last evaluated position has logits
-    std::vector<int32_t> stop_tokens;
-    std::vector<std::string> stop_strings;
-    size_t longest_stop = 0;
-    std::string generated;      // text generated since the last prompt (matched against stop strings)
-    char piece[256];
-};
 
 // ---- library -------------------------------------------------------------------------------------------------
 
@@ -160,6 +119,7 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
         }
         auto * m = new tv_model();
         m->model = lm;
+        m->path = path;
         m->vocab = llama_model_get_vocab(lm);
         if (params.mmproj_path != nullptr) {
             mtmd_context_params cp = mtmd_context_params_default();
@@ -195,6 +155,7 @@ extern "C" TV_API void tv_model_free(tv_model * model) {
     if (model->mtmd != nullptr) {
         mtmd_free(model->mtmd);
     }
+    tv::lens_weights_free(model->lens);
     llama_model_free(model->model);
     delete model;
 }
@@ -495,25 +456,47 @@ void truncate_to(tv_session * s, int32_t n_keep) {
     s->logits_valid = false;
 }
 
-// Decodes text tokens at the end of the session; logits for the last one when want_logits.
-tv_status decode_tokens(tv_session * s, const int32_t * tokens, int32_t n, bool want_logits) {
+// Fails with the first error the hook callback met during the last decode, if any.
+tv_status hook_error(tv_session * s) {
+    if (s->hooks.error.empty()) {
+        return TV_OK;
+    }
+    std::string e = s->hooks.error;
+    s->hooks.error.clear();
+    return fail(TV_ERR_STATE, "hook failed: %s", e.c_str());
+}
+
+// Decodes text tokens at the end of the session; logits for the last one when want_logits. With hooks active
+// for phase, each llama_decode is one ubatch (so the callback knows its first position) and positions that
+// last-layer hooks address become output rows.
+tv_status decode_tokens(tv_session * s, const int32_t * tokens, int32_t n, bool want_logits, int32_t phase) {
     const int32_t n_vocab = llama_vocab_n_tokens(s->model->vocab);
     for (int32_t i = 0; i < n; ++i) {
         if (tokens[i] < 0 || tokens[i] >= n_vocab) {
             return fail(TV_ERR_INVALID_ARG, "token %d is outside the vocabulary [0, %d)", tokens[i], n_vocab);
         }
     }
+    const bool hooked = tv::arm_hooks(s, phase);
+    const int32_t step = hooked ? std::min(s->batch_cap, (int32_t) llama_n_ubatch(s->ctx)) : s->batch_cap;
     const int32_t start_index = (int32_t) s->positions.size();
-    for (int32_t off = 0; off < n; off += s->batch_cap) {
-        const int32_t m = std::min(s->batch_cap, n - off);
+    for (int32_t off = 0; off < n; off += step) {
+        const int32_t m = std::min(step, n - off);
         llama_batch & b = s->batch;
         b.n_tokens = m;
+        if (hooked) {
+            s->hooks.ubatch_start = start_index + off;
+            s->hooks.ubatch_outputs.clear();
+        }
         for (int32_t j = 0; j < m; ++j) {
+            const int32_t index = start_index + off + j;
             b.token[j] = tokens[off + j];
             b.pos[j] = s->next_pos + j;
             b.n_seq_id[j] = 1;
             b.seq_id[j][0] = 0;
-            b.logits[j] = want_logits && off + j == n - 1;
+            b.logits[j] = (want_logits && off + j == n - 1) || (hooked && tv::hook_needs_output(s, index));
+            if (hooked && b.logits[j]) {
+                s->hooks.ubatch_outputs.push_back(index);
+            }
         }
         const int32_t rc = llama_decode(s->ctx, b);
         if (rc != 0) {
@@ -526,6 +509,13 @@ tv_status decode_tokens(tv_session * s, const int32_t * tokens, int32_t n, bool 
             s->positions.push_back({tokens[off + j], (uint64_t) (uint32_t) tokens[off + j], index, s->next_pos + j});
         }
         s->next_pos += m;
+        if (hooked) {
+            const tv_status st = hook_error(s);
+            if (st != TV_OK) {
+                s->logits_valid = false;
+                return st;
+            }
+        }
     }
     s->logits_valid = want_logits && n > 0;
     return TV_OK;
@@ -656,8 +646,26 @@ tv_status decode_image(tv_session * s, const unit & u) {
     }
     const int32_t start_index = (int32_t) s->positions.size();
     llama_pos new_pos = s->next_pos;
+    const bool hooked = tv::arm_hooks(s, TV_PHASE_PROMPT);
+    if (hooked) {
+        for (int32_t j = 0; j < u.n_tokens; ++j) {
+            if (tv::hook_needs_output(s, start_index + j)) {
+                return fail(TV_ERR_INVALID_ARG, "position %d is an image position: llama.cpp does not compute the "
+                            "last layer's residual or MLP output there; hook an earlier layer", start_index + j);
+            }
+        }
+        s->hooks.ubatch_start = start_index;
+        s->hooks.ubatch_outputs.clear();
+    }
+    // One ubatch per llama_decode while hooked; the callback after each one moves the first position on.
+    auto after_batch = [](llama_batch batch, void * user_data) -> int32_t {
+        static_cast<tv_session *>(user_data)->hooks.ubatch_start += batch.n_tokens;
+        return 0;
+    };
+    const int32_t n_batch = hooked ? std::min(s->batch_cap, (int32_t) llama_n_ubatch(s->ctx)) : s->batch_cap;
     const int32_t rc = mtmd_helper_decode_image_chunk(s->model->mtmd, s->ctx, u.chunk, embd.data(), s->next_pos, 0,
-                                                      s->batch_cap, &new_pos, nullptr, nullptr);
+                                                      n_batch, &new_pos, hooked ? +after_batch : nullptr,
+                                                      hooked ? s : nullptr);
     if (rc != 0) {
         truncate_to(s, start_index);
         return fail(TV_ERR_DECODE, "decoding the image embeddings failed with code %d", rc);
@@ -667,7 +675,7 @@ tv_status decode_image(tv_session * s, const unit & u) {
     }
     s->next_pos = new_pos;
     s->logits_valid = false;
-    return TV_OK;
+    return hooked ? hook_error(s) : TV_OK;
 }
 
 }  // namespace
@@ -717,6 +725,7 @@ extern "C" TV_API tv_status tv_session_eval_prompt(tv_session * s, const tv_prom
                 ++keep;
             }
             keep = std::min(keep, total - 1);
+            keep = std::min(keep, tv::first_hooked_position(s));  // hooked positions are evaluated afresh
             keep = unit_starts[(size_t) keep];  // never split an image of the new prompt
             if (keep < held) {
                 keep = std::min(keep, s->positions[keep].unit_start);  // nor one that the session holds
@@ -737,7 +746,7 @@ extern "C" TV_API tv_status tv_session_eval_prompt(tv_session * s, const tv_prom
             if (end > keep) {
                 if (u.chunk == nullptr) {
                     const int32_t skip = std::max(0, keep - index);
-                    st = decode_tokens(s, u.tokens.data() + skip, u.n_tokens - skip, last_unit);
+                    st = decode_tokens(s, u.tokens.data() + skip, u.n_tokens - skip, last_unit, TV_PHASE_PROMPT);
                 } else {
                     st = decode_image(s, u);
                 }
@@ -756,6 +765,34 @@ extern "C" TV_API tv_status tv_session_eval_prompt(tv_session * s, const tv_prom
     });
 }
 
+extern "C" TV_API int32_t tv_session_prompt_layout(tv_session * s, const tv_prompt * p, bool add_bos, int32_t * out,
+                                                   int32_t capacity) {
+    int32_t result = -1;
+    const tv_status st = guarded([&] {
+        if (s == nullptr || p == nullptr || capacity < 0 || (out == nullptr && capacity > 0)) {
+            return fail(TV_ERR_INVALID_ARG, "tv_session_prompt_layout: invalid arguments");
+        }
+        tokenized_prompt tp;
+        tv_status r = tokenize_prompt(s, p, add_bos, tp);
+        if (r != TV_OK) {
+            return r;
+        }
+        int32_t n = 0;
+        int32_t image = 0;
+        for (const auto & u : tp.units) {
+            for (int32_t j = 0; j < u.n_tokens; ++j, ++n) {
+                if (n < capacity) {
+                    out[n] = u.chunk == nullptr ? u.tokens[(size_t) j] : -1 - image;
+                }
+            }
+            image += u.chunk != nullptr ? 1 : 0;
+        }
+        result = n;
+        return TV_OK;
+    });
+    return st == TV_OK ? result : -st;
+}
+
 extern "C" TV_API tv_status tv_session_eval_tokens(tv_session * s, const int32_t * tokens, int32_t n) {
     return guarded([&] {
         if (s == nullptr || n < 0 || (tokens == nullptr && n > 0)) {
@@ -766,7 +803,7 @@ extern "C" TV_API tv_status tv_session_eval_tokens(tv_session * s, const int32_t
             return fail(TV_ERR_CONTEXT_FULL, "%d more tokens do not fit: %d of %d positions are used", n,
                         (int32_t) s->positions.size(), n_ctx);
         }
-        return decode_tokens(s, tokens, n, true);
+        return decode_tokens(s, tokens, n, true, TV_PHASE_PROMPT);
     });
 }
 
@@ -885,7 +922,7 @@ extern "C" TV_API tv_status tv_session_generate_step(tv_session * s, int32_t * t
             return fail(TV_ERR_CONTEXT_FULL, "generation reached the end of the context (%d positions)",
                         (int32_t) llama_n_ctx(s->ctx));
         }
-        const tv_status st = decode_tokens(s, &t, 1, true);
+        const tv_status st = decode_tokens(s, &t, 1, true, TV_PHASE_GENERATION);
         if (st != TV_OK) {
             return st;
         }

@@ -13,6 +13,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.taskvec.gguf.GgufFile;
 import org.taskvec.gguf.GgufFormatException;
@@ -395,6 +396,39 @@ public final class Model implements AutoCloseable {
         } finally {
             exit();
         }
+    }
+
+    /**
+     * Logit lens: decodes vectors (n rows of the embedding width, concatenated) through the final norm (when
+     * applyNorm) and the output matrix; returns n rows of vocabulary-size logits, concatenated. The output weights
+     * are read from the model file on first use and kept (dequantized row by row while multiplying).
+     */
+    public float[] logitLens(float[] vectors, boolean applyNorm) {
+        Objects.requireNonNull(vectors, "vectors");
+        int d = info.embeddingSize();
+        if (vectors.length == 0 || vectors.length % d != 0) {
+            throw new InvalidInputException("logit lens input has " + vectors.length
+                    + " values, not a whole number of vectors of width " + d);
+        }
+        int n = vectors.length / d;
+        long outLen = (long) n * info.vocabularySize();
+        if (outLen > Integer.MAX_VALUE - 8) {
+            throw new InvalidInputException("too many vectors for one call: " + n);
+        }
+        enter();
+        try (FloatPointer x = new FloatPointer(vectors); FloatPointer out = new FloatPointer(outLen)) {
+            NativeLibrary.check(tv_model_logit_lens(handle, x, n, out, applyNorm));
+            float[] r = new float[(int) outLen];
+            out.get(r);
+            return r;
+        } finally {
+            exit();
+        }
+    }
+
+    /** Width of one row of a hook point (native point code); -1 for an unknown code. */
+    public int hookPointWidth(int pointCode) {
+        return enterAnd(() -> tv_hook_point_width(handle, pointCode));
     }
 
     /** Opens a session with default parameters. */

@@ -10,6 +10,7 @@ import java.util.Objects;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.taskvec.nativeapi.TaskvecNative.TvHookParams;
 import org.taskvec.nativeapi.TaskvecNative.TvPrompt;
 import org.taskvec.nativeapi.TaskvecNative.TvSamplingParams;
 import org.taskvec.nativeapi.TaskvecNative.TvSession;
@@ -37,6 +38,9 @@ public final class Session implements AutoCloseable {
     private final IntPointer reused = new IntPointer(1);
     private FloatPointer logitsBuf;
     private GenerationParams lastParams;
+    // Native row buffers of the hooks now attached; freed by clearHooks().
+    private final java.util.List<FloatPointer> hookBuffers = new java.util.ArrayList<>();
+    private final java.util.List<RawHook> hooks = new java.util.ArrayList<>();
 
     Session(Model model, SessionParams params) {
         Objects.requireNonNull(params, "params");
@@ -177,6 +181,128 @@ public final class Session implements AutoCloseable {
 
     private static void check(int status) {
         NativeLibrary.check(status);
+    }
+
+    /**
+     * The positions prompt would occupy if evaluated now, without evaluating it: the token at each position, or
+     * {@code -1 - k} at the positions of the prompt's k-th image.
+     */
+    public int[] layout(Prompt prompt) {
+        Objects.requireNonNull(prompt, "prompt");
+        checkPrompt(prompt);
+        guard.enter();
+        try {
+            TvPrompt p = buildNativePrompt(prompt);
+            try {
+                int cap = 256;
+                while (true) {
+                    try (IntPointer out = new IntPointer(cap)) {
+                        int n = tv_session_prompt_layout(handle, p, prompt.addBos(), out, cap);
+                        if (n < 0) {
+                            check(-n);
+                        }
+                        if (n <= cap) {
+                            int[] r = new int[n];
+                            out.get(r);
+                            return r;
+                        }
+                        cap = n;
+                    }
+                }
+            } finally {
+                tv_prompt_free(p);
+            }
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /**
+     * Attaches a hook for the evaluations that follow, until {@link #clearHooks()}; returns its id. Low level:
+     * {@code org.taskvec.hooks.HookedRun} resolves names and positions and cleans up.
+     */
+    public int addHook(RawHook hook) {
+        Objects.requireNonNull(hook, "hook");
+        guard.enter();
+        try {
+            int width = model.hookPointWidth(hook.point());
+            if (width <= 0) {
+                throw new InvalidInputException("unknown hook point code " + hook.point());
+            }
+            if (hook.data() != null && hook.data().length != (long) hook.rows() * width) {
+                throw new InvalidInputException("hook data has " + hook.data().length + " values; " + hook.rows()
+                        + " rows of width " + width + " need " + (long) hook.rows() * width);
+            }
+            FloatPointer buf = hook.rows() > 0 ? new FloatPointer((long) hook.rows() * width) : null;
+            if (buf != null && hook.data() != null) {
+                buf.put(hook.data());
+            }
+            int[] pos = hook.positions();
+            try (TvHookParams hp = tv_hook_default_params();
+                 IntPointer pp = new IntPointer(Math.max(1, pos == null ? 1 : pos.length));
+                 IntPointer id = new IntPointer(1)) {
+                if (pos != null) {
+                    pp.put(pos, 0, pos.length);
+                }
+                hp.point(hook.point()).layer(hook.layer()).op(hook.op()).phase(hook.phase())
+                        .positions(pp).n_positions(pos == null ? -1 : pos.length).data(buf).n_rows(hook.rows())
+                        .scale(hook.scale());
+                int st = tv_session_add_hook(handle, hp, id);
+                if (st != TV_OK) {
+                    if (buf != null) {
+                        buf.close();
+                    }
+                    check(st);
+                }
+                hookBuffers.add(buf);
+                hooks.add(hook);
+                return id.get();
+            }
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Rows a capture hook has filled so far, as [rows][width] (the rows it reserved, filled or not, stay zero). */
+    public float[][] hookRows(int hookId) {
+        guard.enter();
+        try {
+            if (hookId < 0 || hookId >= hooks.size()) {
+                throw new InvalidInputException("no hook with id " + hookId);
+            }
+            FloatPointer buf = hookBuffers.get(hookId);
+            int filled = tv_session_hook_rows(handle, hookId);
+            int rows = Math.min(filled, hooks.get(hookId).rows());
+            if (buf == null || rows <= 0) {
+                return new float[0][];
+            }
+            int width = (int) (buf.capacity() / hooks.get(hookId).rows());
+            float[][] out = new float[rows][width];
+            for (int r = 0; r < rows; r++) {
+                buf.position((long) r * width).get(out[r]);
+            }
+            buf.position(0);
+            return out;
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Detaches every hook and frees their buffers; later evaluations run without a graph callback. */
+    public void clearHooks() {
+        guard.enter();
+        try {
+            tv_session_clear_hooks(handle);
+            for (FloatPointer b : hookBuffers) {
+                if (b != null) {
+                    b.close();
+                }
+            }
+            hookBuffers.clear();
+            hooks.clear();
+        } finally {
+            guard.exit();
+        }
     }
 
     /** Appends tokens after what the session holds and evaluates them. */
@@ -457,6 +583,11 @@ public final class Session implements AutoCloseable {
     public void close() {
         if (guard.close()) {
             tv_session_free(handle);
+            for (FloatPointer b : hookBuffers) {
+                if (b != null) {
+                    b.close();
+                }
+            }
             token.close();
             stop.close();
             reused.close();

@@ -51,6 +51,10 @@ public final class TaskvecNative {
     public static final int TV_ERR_STATE = 8;
     public static final int TV_ERR_INTERNAL = 9;
     public static final int TV_TOKEN_IMAGE = -1;
+    public static final int TV_POINT_RESID_POST = 0, TV_POINT_ATTN_OUT = 1, TV_POINT_MLP_OUT = 2,
+            TV_POINT_ATTN_Z = 3, TV_POINT_EMBED = 4, TV_POINT_FINAL_NORM = 5;
+    public static final int TV_HOOK_CAPTURE = 0, TV_HOOK_REPLACE = 1, TV_HOOK_ADD = 2, TV_HOOK_ZERO = 3;
+    public static final int TV_PHASE_PROMPT = 1, TV_PHASE_GENERATION = 2, TV_PHASE_BOTH = 3;
     public static final int TV_STOP_NONE = 0;
     public static final int TV_STOP_EOG = 1;
     public static final int TV_STOP_TOKEN = 2;
@@ -122,6 +126,25 @@ public final class TaskvecNative {
         public native int top_k(); public native TvSamplingParams top_k(int v);
         public native float top_p(); public native TvSamplingParams top_p(float v);
         @Cast("uint32_t") public native int seed(); public native TvSamplingParams seed(@Cast("uint32_t") int v);
+    }
+
+    @Name("tv_hook_params")
+    public static final class TvHookParams extends Pointer {
+        static { Loader.load(); }
+        public TvHookParams() { super((Pointer) null); allocate(); }
+        public TvHookParams(Pointer p) { super(p); }
+        private native void allocate();
+
+        public native int point(); public native TvHookParams point(int v);
+        public native int layer(); public native TvHookParams layer(int v);
+        public native int op(); public native TvHookParams op(int v);
+        public native int phase(); public native TvHookParams phase(int v);
+        @Cast("const int32_t*") public native IntPointer positions();
+        public native TvHookParams positions(@Cast("const int32_t*") IntPointer v);
+        public native int n_positions(); public native TvHookParams n_positions(int v);
+        public native FloatPointer data(); public native TvHookParams data(FloatPointer v);
+        public native int n_rows(); public native TvHookParams n_rows(int v);
+        public native float scale(); public native TvHookParams scale(float v);
     }
 
     /** Receives whole log lines from llama.cpp, ggml and libmtmd, on whatever thread logs. */
@@ -196,6 +219,9 @@ public final class TaskvecNative {
     public static native int tv_session_eval_prompt(TvSession session, @Const TvPrompt prompt,
                                                     @Cast("bool") boolean addBos, @Cast("bool") boolean reusePrefix,
                                                     @Cast("int32_t*") IntPointer nReused);
+    public static native int tv_session_prompt_layout(TvSession session, @Const TvPrompt prompt,
+                                                      @Cast("bool") boolean addBos, @Cast("int32_t*") IntPointer out,
+                                                      int capacity);
     public static native int tv_session_eval_tokens(TvSession session, @Cast("const int32_t*") IntPointer tokens, int n);
     public static native int tv_session_truncate(TvSession session, int nKeep);
     public static native int tv_session_logits(TvSession session, FloatPointer out, int nVocab);
@@ -207,4 +233,14 @@ public final class TaskvecNative {
                                                       @Cast("int32_t*") IntPointer stop);
     public static native int tv_session_generate(TvSession session, int nMax, @Cast("int32_t*") IntPointer out,
                                                  @Cast("int32_t*") IntPointer nOut, @Cast("int32_t*") IntPointer stop);
+
+    // ---- hooks and logit lens ----
+    public static native @ByVal TvHookParams tv_hook_default_params();
+    public static native int tv_hook_point_width(@Const TvModel model, int point);
+    public static native int tv_session_add_hook(TvSession session, @ByVal TvHookParams params,
+                                                 @Cast("int32_t*") IntPointer hookId);
+    public static native int tv_session_hook_rows(@Const TvSession session, int hookId);
+    public static native void tv_session_clear_hooks(TvSession session);
+    public static native int tv_model_logit_lens(TvModel model, @Const FloatPointer x, int n, FloatPointer out,
+                                                 @Cast("bool") boolean applyNorm);
 }

@@ -1,0 +1,158 @@
+package org.taskvec.hooks;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.stream.IntStream;
+import org.taskvec.engine.Generation;
+import org.taskvec.engine.GenerationParams;
+import org.taskvec.engine.InvalidInputException;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.Prompt;
+import org.taskvec.engine.RawHook;
+import org.taskvec.engine.Session;
+import org.taskvec.nativeapi.TaskvecNative;
+
+/**
+ * Runs a prompt (and optionally a generation) with hooks attached: names and positions are resolved and checked
+ * against the model and the prompt before anything reaches native code, the hooks apply during the run, and they
+ * are removed when it ends, whatever happens.
+ */
+public final class HookedRun {
+    private HookedRun() {}
+
+    /** Evaluates prompt with hooks; the session then holds the (patched) prompt and its last logits. */
+    public static RunResult run(Session session, Prompt prompt, Hooks hooks) {
+        return execute(session, prompt, hooks, null);
+    }
+
+    /** Evaluates prompt and generates with hooks (prompt-phase hooks apply to the prompt only). */
+    public static RunResult generate(Session session, Prompt prompt, GenerationParams params, Hooks hooks) {
+        Objects.requireNonNull(params, "params");
+        return execute(session, prompt, hooks, params);
+    }
+
+    private record Registered(int id, HookPoint point, int[] positions, boolean generation) {}
+
+    private static RunResult execute(Session session, Prompt prompt, Hooks hooks, GenerationParams params) {
+        Objects.requireNonNull(session, "session");
+        Objects.requireNonNull(prompt, "prompt");
+        Objects.requireNonNull(hooks, "hooks");
+        Model model = session.model();
+        int[] layout = session.layout(prompt);
+        if (layout.length > session.contextSize()) {
+            throw new org.taskvec.engine.ContextOverflowException("the prompt has " + layout.length
+                    + " positions but the context holds " + session.contextSize());
+        }
+        int nLayer = model.layers();
+        // Resolve and check everything first: a bad hook fails the run before it starts.
+        List<RawHook> raw = new ArrayList<>();
+        List<Registered> meta = new ArrayList<>();
+        List<HookPoint> points = new ArrayList<>();
+        List<float[][]> means = new ArrayList<>();
+        for (Hooks.Pending h : hooks.pending()) {
+            HookPoint point = HookPoint.parse(h.point(), nLayer);
+            int width = model.hookPointWidth(point.code());
+            if (h.vectors() != null) {
+                for (float[] v : h.vectors()) {
+                    if (v.length != width) {
+                        throw new InvalidInputException("vector of length " + v.length + " for " + point.name()
+                                + ", whose rows have width " + width);
+                    }
+                }
+            }
+            if (h.phase() == HookPhase.GENERATION && params == null) {
+                throw new InvalidInputException("a generation-phase hook at " + point.name()
+                        + " needs a run that generates");
+            }
+            points.add(point);
+            means.add(h.op() == HookOp.MEAN_ABLATE && h.vectors() == null ? null : h.vectors());
+        }
+        try {
+            // Mean ablations without a given mean take the prompt's own mean at that point: one capture pass.
+            for (int i = 0; i < points.size(); i++) {
+                Hooks.Pending h = hooks.pending().get(i);
+                if (h.op() == HookOp.MEAN_ABLATE && h.vectors() == null) {
+                    int id = session.addHook(new RawHook(points.get(i).code(), points.get(i).layer(),
+                            TaskvecNative.TV_HOOK_CAPTURE, TaskvecNative.TV_PHASE_PROMPT, null, layout.length, null, 1f));
+                    session.evaluate(prompt, false);
+                    float[][] rows = session.hookRows(id);
+                    means.set(i, new float[][] {new Capture(points.get(i), null, rows).mean()});
+                    session.clearHooks();
+                }
+            }
+            for (int i = 0; i < points.size(); i++) {
+                Hooks.Pending h = hooks.pending().get(i);
+                HookPoint point = points.get(i);
+                float[][] vectors = means.get(i);
+                if (h.phase() == HookPhase.PROMPT || h.phase() == HookPhase.BOTH) {
+                    int[] pos = h.positions().resolve(layout, model);
+                    int count = pos == null ? layout.length : pos.length;
+                    if (vectors != null && vectors.length != 1 && vectors.length != count) {
+                        throw new InvalidInputException(vectors.length + " vectors for " + count + " positions at "
+                                + point.name() + "; give 1 or " + count);
+                    }
+                    RawHook r = rawHook(point, h.op(), TaskvecNative.TV_PHASE_PROMPT, pos, count, vectors, h.scale());
+                    int id = session.addHook(r);
+                    meta.add(new Registered(id, point, pos == null ? IntStream.range(0, layout.length).toArray() : pos,
+                            false));
+                }
+                if (params != null && (h.phase() == HookPhase.GENERATION || h.phase() == HookPhase.BOTH)) {
+                    int[] pos = h.positions().isAll() || h.positions().isLast() ? null
+                            : h.positions().resolve(layout, model);
+                    int count = pos == null ? Math.max(1, params.maxTokens()) : pos.length;
+                    RawHook r = rawHook(point, h.op(), TaskvecNative.TV_PHASE_GENERATION, pos, count, vectors,
+                            h.scale());
+                    int id = session.addHook(r);
+                    meta.add(new Registered(id, point, pos, true));
+                }
+            }
+            Generation generation = null;
+            session.evaluate(prompt);
+            if (params != null) {
+                generation = session.continueGeneration(params, null);
+            }
+            List<Capture> captures = new ArrayList<>();
+            for (int i = 0, m = 0; i < points.size(); i++) {
+                Hooks.Pending h = hooks.pending().get(i);
+                int parts = (h.phase() == HookPhase.BOTH && params != null) ? 2
+                        : (h.phase() == HookPhase.GENERATION && params == null) ? 0 : 1;
+                for (int k = 0; k < parts; k++, m++) {
+                    Registered reg = meta.get(m);
+                    if (h.op() == HookOp.CAPTURE) {
+                        float[][] rows = session.hookRows(reg.id());
+                        int[] positions = reg.positions() != null ? reg.positions()
+                                : IntStream.range(0, rows.length).map(j -> layout.length + j).toArray();
+                        captures.add(new Capture(reg.point(), positions, rows));
+                    }
+                }
+            }
+            return new RunResult(layout, captures, generation);
+        } finally {
+            session.clearHooks();
+        }
+    }
+
+    private static RawHook rawHook(HookPoint point, HookOp op, int phase, int[] positions, int count,
+                                   float[][] vectors, float scale) {
+        int code;
+        switch (op) {
+            case CAPTURE: code = TaskvecNative.TV_HOOK_CAPTURE; break;
+            case REPLACE: case MEAN_ABLATE: code = TaskvecNative.TV_HOOK_REPLACE; break;
+            case ADD: code = TaskvecNative.TV_HOOK_ADD; break;
+            case ZERO: code = TaskvecNative.TV_HOOK_ZERO; break;
+            default: throw new IllegalStateException(op.toString());
+        }
+        float[] data = null;
+        int rows = op == HookOp.CAPTURE ? count : 0;
+        if (vectors != null) {
+            rows = vectors.length;
+            int w = vectors[0].length;
+            data = new float[rows * w];
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(vectors[r], 0, data, r * w, w);
+            }
+        }
+        return new RawHook(point.code(), Math.max(0, point.layer()), code, phase, positions, rows, data, scale);
+    }
+}

@@ -1,0 +1,297 @@
+// Hooks: capture and patch llama.cpp graph nodes through the scheduler's eval callback.
+//
+// The callback is installed only while a session has hooks for the phase being evaluated; a hook-free session or
+// phase runs with no callback at all. Row r of a hooked node is a token index: ubatch_start + r, or, for nodes
+// that keep only output rows (last layer), the r-th output of the ubatch. The decode loop in taskvec.cpp submits
+// one ubatch per llama_decode while hooks are active, so that ubatch_start is known for every node.
+#include "taskvec.h"
+#include "taskvec_internal.h"
+
+#include "ggml-backend.h"
+#include "ggml.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+using tv::fail;
+
+namespace {
+
+const char * point_prefix(int32_t point) {
+    switch (point) {
+        case TV_POINT_RESID_POST: return "l_out";
+        case TV_POINT_ATTN_OUT: return "attn_out";
+        case TV_POINT_MLP_OUT: return "ffn_out";
+        case TV_POINT_ATTN_Z: return "kqv_out";
+        case TV_POINT_FINAL_NORM: return "result_norm";
+        default: return nullptr;
+    }
+}
+
+bool active_in(const tv::hook & h, int32_t phase) { return (h.phase & phase) != 0; }
+
+// Slot of token index in the hook's data, or -1 when the hook does not touch it.
+int32_t slot_of(tv::hook & h, int32_t index) {
+    if (h.all_positions) {
+        return h.rows_done;
+    }
+    auto it = std::lower_bound(h.positions.begin(), h.positions.end(), index);
+    if (it == h.positions.end() || *it != index) {
+        return -1;
+    }
+    return (int32_t) (it - h.positions.begin());
+}
+
+void apply(tv::hook_set & hs, tv::hook & h, ggml_tensor * t) {
+    if (t->type != GGML_TYPE_F32 || t->ne[0] != h.width || t->nb[0] != sizeof(float) ||
+        t->nb[1] != (size_t) t->ne[0] * sizeof(float)) {
+        if (hs.error.empty()) {
+            hs.error = std::string("hook point ") + t->name + " is not a contiguous F32 matrix of width " +
+                       std::to_string(h.width) + " (type " + ggml_type_name(t->type) + ", ne0 " +
+                       std::to_string(t->ne[0]) + ")";
+        }
+        return;
+    }
+    const int64_t n_rows = t->ne[1];
+    if (h.output_rows_only && (int64_t) hs.ubatch_outputs.size() != n_rows) {
+        if (hs.error.empty()) {
+            hs.error = std::string("hook point ") + t->name + " has " + std::to_string(n_rows) +
+                       " rows but the ubatch has " + std::to_string(hs.ubatch_outputs.size()) + " outputs";
+        }
+        return;
+    }
+    const size_t row_bytes = (size_t) h.width * sizeof(float);
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const int32_t index = h.output_rows_only ? hs.ubatch_outputs[(size_t) r] : hs.ubatch_start + (int32_t) r;
+        const int32_t k = slot_of(h, index);
+        if (k < 0) {
+            continue;
+        }
+        const size_t offset = (size_t) r * t->nb[1];
+        switch (h.op) {
+            case TV_HOOK_CAPTURE:
+                if (k < h.n_rows) {
+                    ggml_backend_tensor_get(t, h.data + (size_t) k * h.width, offset, row_bytes);
+                }
+                break;
+            case TV_HOOK_REPLACE: {
+                const int32_t src = h.n_rows == 1 ? 0 : k;
+                if (src < h.n_rows) {
+                    ggml_backend_tensor_set(t, h.data + (size_t) src * h.width, offset, row_bytes);
+                }
+                break;
+            }
+            case TV_HOOK_ADD: {
+                const int32_t src = h.n_rows == 1 ? 0 : k;
+                if (src < h.n_rows) {
+                    hs.scratch.resize((size_t) h.width);
+                    ggml_backend_tensor_get(t, hs.scratch.data(), offset, row_bytes);
+                    const float * d = h.data + (size_t) src * h.width;
+                    for (int32_t i = 0; i < h.width; ++i) {
+                        hs.scratch[(size_t) i] += h.scale * d[i];
+                    }
+                    ggml_backend_tensor_set(t, hs.scratch.data(), offset, row_bytes);
+                }
+                break;
+            }
+            case TV_HOOK_ZERO:
+                hs.scratch.assign((size_t) h.width, 0.0f);
+                ggml_backend_tensor_set(t, hs.scratch.data(), offset, row_bytes);
+                break;
+            default:
+                break;
+        }
+        h.rows_done++;
+    }
+}
+
+}  // namespace
+
+namespace tv {
+
+bool hook_callback(ggml_tensor * t, bool ask, void * user_data) {
+    auto * s = static_cast<tv_session *>(user_data);
+    hook_set & hs = s->hooks;
+    if (ask) {
+        // Called for every node of every graph: a first-character test, then a full compare.
+        const char * name = t->name;
+        for (const char * w : hs.wanted) {
+            if (w[0] == name[0] && std::strcmp(w, name) == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+    for (hook & h : hs.hooks) {
+        if (active_in(h, hs.phase) && h.tensor_name == t->name) {
+            apply(hs, h, t);
+        }
+    }
+    return true;  // keep computing the graph
+}
+
+bool arm_hooks(tv_session * s, int32_t phase) {
+    hook_set & hs = s->hooks;
+    hs.phase = phase;
+    hs.wanted.clear();
+    for (const hook & h : hs.hooks) {
+        if (active_in(h, phase) &&
+            std::none_of(hs.wanted.begin(), hs.wanted.end(),
+                         [&](const char * w) { return h.tensor_name == w; })) {
+            hs.wanted.push_back(h.tensor_name.c_str());
+        }
+    }
+    const bool on = !hs.wanted.empty();
+    if (on != s->callback_installed) {
+        set_eval_callback(s->ctx, on ? hook_callback : nullptr, on ? s : nullptr);
+        s->callback_installed = on;
+    }
+    return on;
+}
+
+bool hook_needs_output(const tv_session * s, int32_t index) {
+    for (const hook & h : s->hooks.hooks) {
+        if (h.output_rows_only && active_in(h, s->hooks.phase) &&
+            (h.all_positions || std::binary_search(h.positions.begin(), h.positions.end(), index))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int32_t first_hooked_position(const tv_session * s) {
+    int32_t first = INT32_MAX;
+    for (const hook & h : s->hooks.hooks) {
+        if (active_in(h, TV_PHASE_PROMPT)) {
+            first = std::min(first, h.all_positions ? 0 : h.positions.front());
+        }
+    }
+    return first;
+}
+
+}  // namespace tv
+
+extern "C" TV_API tv_hook_params tv_hook_default_params(void) {
+    tv_hook_params p{};
+    p.point = TV_POINT_RESID_POST;
+    p.layer = 0;
+    p.op = TV_HOOK_CAPTURE;
+    p.phase = TV_PHASE_PROMPT;
+    p.positions = nullptr;
+    p.n_positions = -1;
+    p.data = nullptr;
+    p.n_rows = 0;
+    p.scale = 1.0f;
+    return p;
+}
+
+extern "C" TV_API int32_t tv_hook_point_width(const tv_model * m, int32_t point) {
+    if (m == nullptr || point < 0 || point >= TV_POINT_COUNT) {
+        return -1;
+    }
+    if (point == TV_POINT_ATTN_Z) {
+        const int32_t n_head = llama_model_n_head(m->model);
+        const int32_t n_embd = llama_model_n_embd(m->model);
+        return n_head > 0 ? n_head * (n_embd / n_head) : -1;
+    }
+    return llama_model_n_embd(m->model);
+}
+
+extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p, int32_t * hook_id) {
+    try {
+        if (s == nullptr) {
+            return fail(TV_ERR_INVALID_ARG, "session is NULL");
+        }
+        const int32_t n_layer = llama_model_n_layer(s->model->model);
+        const int32_t width = tv_hook_point_width(s->model, p.point);
+        if (width <= 0) {
+            return fail(TV_ERR_INVALID_ARG, "unknown hook point %d", p.point);
+        }
+        if (p.point == TV_POINT_EMBED) {
+            return fail(TV_ERR_INVALID_ARG, "the embedding point is not a graph node in this llama.cpp; hook "
+                                            "block 0's input through another point");
+        }
+        const bool per_layer = p.point != TV_POINT_FINAL_NORM;
+        if (per_layer && (p.layer < 0 || p.layer >= n_layer)) {
+            return fail(TV_ERR_INVALID_ARG, "layer %d is out of range [0, %d)", p.layer, n_layer);
+        }
+        if (p.op < TV_HOOK_CAPTURE || p.op > TV_HOOK_ZERO) {
+            return fail(TV_ERR_INVALID_ARG, "unknown hook operation %d", p.op);
+        }
+        if (p.phase < TV_PHASE_PROMPT || p.phase > TV_PHASE_BOTH) {
+            return fail(TV_ERR_INVALID_ARG, "unknown hook phase %d", p.phase);
+        }
+        if (p.n_positions < -1 || (p.n_positions > 0 && p.positions == nullptr)) {
+            return fail(TV_ERR_INVALID_ARG, "invalid positions (n_positions %d)", p.n_positions);
+        }
+        const int32_t n_ctx = (int32_t) llama_n_ctx(s->ctx);
+        for (int32_t i = 0; i < p.n_positions; ++i) {
+            if (p.positions[i] < 0 || p.positions[i] >= n_ctx) {
+                return fail(TV_ERR_INVALID_ARG, "position %d is outside the context [0, %d)", p.positions[i], n_ctx);
+            }
+            if (i > 0 && p.positions[i] <= p.positions[i - 1]) {
+                return fail(TV_ERR_INVALID_ARG, "positions must be ascending without duplicates");
+            }
+        }
+        if (p.op != TV_HOOK_ZERO && (p.data == nullptr || p.n_rows <= 0)) {
+            return fail(TV_ERR_INVALID_ARG, "this hook operation needs data rows");
+        }
+        if (p.op == TV_HOOK_CAPTURE && p.n_positions > 0 && p.n_rows < p.n_positions) {
+            return fail(TV_ERR_INVALID_ARG, "a capture of %d positions needs %d rows, got %d", p.n_positions,
+                        p.n_positions, p.n_rows);
+        }
+        if ((p.op == TV_HOOK_REPLACE || p.op == TV_HOOK_ADD) && p.n_positions > 0 && p.n_rows != 1 &&
+            p.n_rows != p.n_positions) {
+            return fail(TV_ERR_INVALID_ARG, "%d positions need 1 or %d data rows, got %d", p.n_positions,
+                        p.n_positions, p.n_rows);
+        }
+        if (!(p.scale == p.scale)) {
+            return fail(TV_ERR_INVALID_ARG, "scale is NaN");
+        }
+        tv::hook h;
+        h.point = p.point;
+        h.layer = per_layer ? p.layer : -1;
+        h.op = p.op;
+        h.phase = p.phase;
+        h.all_positions = p.n_positions == -1;
+        if (!h.all_positions) {
+            h.positions.assign(p.positions, p.positions + p.n_positions);
+        }
+        // In the last block, llama.cpp keeps only output rows from the attention residual on.
+        h.output_rows_only = p.point == TV_POINT_FINAL_NORM ||
+                             (p.layer == n_layer - 1 && (p.point == TV_POINT_MLP_OUT || p.point == TV_POINT_RESID_POST));
+        h.data = p.data;
+        h.n_rows = p.data == nullptr ? 0 : p.n_rows;
+        h.width = width;
+        h.scale = p.scale;
+        h.tensor_name = per_layer ? std::string(point_prefix(p.point)) + "-" + std::to_string(p.layer)
+                                  : std::string(point_prefix(p.point));
+        s->hooks.hooks.push_back(std::move(h));
+        s->hooks.error.clear();
+        if (hook_id != nullptr) {
+            *hook_id = (int32_t) s->hooks.hooks.size() - 1;
+        }
+        return TV_OK;
+    } catch (const std::exception & e) {
+        return fail(TV_ERR_INTERNAL, "internal error: %s", e.what());
+    }
+}
+
+extern "C" TV_API int32_t tv_session_hook_rows(const tv_session * s, int32_t hook_id) {
+    if (s == nullptr || hook_id < 0 || hook_id >= (int32_t) s->hooks.hooks.size()) {
+        return -1;
+    }
+    const tv::hook & h = s->hooks.hooks[(size_t) hook_id];
+    return h.all_positions ? std::min(h.rows_done, h.n_rows) : h.rows_done;
+}
+
+extern "C" TV_API void tv_session_clear_hooks(tv_session * s) {
+    if (s == nullptr) {
+        return;
+    }
+    s->hooks.hooks.clear();
+    s->hooks.wanted.clear();
+    s->hooks.error.clear();
+    tv::arm_hooks(s, 0);
+}
