@@ -1,0 +1,148 @@
+package org.taskvec.hooks;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.taskvec.TestModels;
+import org.taskvec.engine.Generation;
+import org.taskvec.engine.GenerationParams;
+import org.taskvec.engine.InvalidInputException;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.Prompt;
+import org.taskvec.engine.Session;
+import org.taskvec.engine.SessionParams;
+import org.taskvec.vectors.Npy;
+import org.taskvec.vectors.VectorFiles;
+import org.taskvec.vectors.VectorSet;
+
+class HookFeaturesTest {
+    static Model model;
+    static final Prompt PROMPT = Prompt.of("Q:France\nA:Paris\n\nQ:Japan\nA:");
+
+    @BeforeAll
+    static void load() {
+        model = TestModels.loadTinyWithProjector();
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    static Session session() {
+        return model.newSession(SessionParams.defaults().withContextSize(512).withThreads(TestModels.threads()));
+    }
+
+    @Test
+    void positionSelectorsResolveAgainstThePrompt() {
+        try (Session s = session()) {
+            int[] layout = s.layout(PROMPT);
+            assertArrayEquals(new int[] {layout.length - 1}, Positions.last().resolve(layout, model));
+            assertArrayEquals(new int[] {0, 2}, Positions.of(2, 0, 2).resolve(layout, model));
+            assertNull(Positions.all().resolve(layout, model));
+            // the paper's delimiter: ":" occurrences; -1 is the query's "A:", -3 the last example's "A:"
+            int[] colons = java.util.stream.IntStream.range(0, layout.length)
+                    .filter(i -> model.tokenText(layout[i]).strip().equals(":")).toArray();
+            assertEquals(4, colons.length);
+            assertArrayEquals(new int[] {colons[3]}, Positions.occurrence(":", -1).resolve(layout, model));
+            assertArrayEquals(new int[] {colons[1]}, Positions.parse("token::: -3".replace(" ", "")).resolve(layout,
+                    model));
+            assertArrayEquals(new int[] {3, layout.length - 2}, Positions.parse("3,-2").resolve(layout, model));
+            assertThrows(InvalidInputException.class, () -> Positions.parse("first"));
+        }
+    }
+
+    @Test
+    void generationPhaseHooksApplyAtEveryNewPosition() {
+        float[] push = new float[model.embeddingSize()];
+        for (int i = 0; i < push.length; i++) {
+            push[i] = (i % 3) - 1f;
+        }
+        GenerationParams gp = GenerationParams.greedy(6);
+        try (Session s = session()) {
+            Generation plain = s.generate(PROMPT, gp);
+            RunResult promptOnly = HookedRun.generate(s, PROMPT, gp, Hooks.create()
+                    .add("blocks.1.resid_post", Positions.last(), push, 4f, HookPhase.PROMPT));
+            RunResult everyStep = HookedRun.generate(s, PROMPT, gp, Hooks.create()
+                    .add("blocks.1.resid_post", Positions.last(), push, 4f, HookPhase.BOTH)
+                    .capture("blocks.2.resid_post", Positions.last(), HookPhase.GENERATION));
+            assertEquals(promptOnly.generation().tokens()[0], everyStep.generation().tokens()[0],
+                    "the first token comes from the (equally patched) prompt");
+            assertFalse(java.util.Arrays.equals(plain.tokens(), promptOnly.generation().tokens()));
+            assertFalse(java.util.Arrays.equals(promptOnly.generation().tokens(), everyStep.generation().tokens()),
+                    "steering every step changes what follows");
+            Capture c = everyStep.capture("blocks.2.resid_post");
+            // each generated token is evaluated right after it is sampled: one row per generated token
+            assertEquals(everyStep.generation().tokens().length, c.rows().length);
+            assertEquals(everyStep.layout().length, c.positions()[0]);
+            // generation without hooks afterwards is plain again
+            assertArrayEquals(plain.tokens(), s.generate(PROMPT, gp).tokens());
+        }
+    }
+
+    @Test
+    void meanAblationUsesThePromptsMeanOrAGivenOne() {
+        try (Session s = session()) {
+            RunResult all = HookedRun.run(s, PROMPT, Hooks.create().capture("blocks.1.resid_post", Positions.all()));
+            float[] mean = all.capture("blocks.1.resid_post").mean();
+            s.truncate(0);
+            HookedRun.run(s, PROMPT, Hooks.create().meanAblate("blocks.1.resid_post", Positions.last()));
+            float[] own = s.logits();
+            s.truncate(0);
+            HookedRun.run(s, PROMPT, Hooks.create().replace("blocks.1.resid_post", Positions.last(), mean));
+            float[] given = s.logits();
+            float max = 0;
+            for (int i = 0; i < own.length; i++) {
+                max = Math.max(max, Math.abs(own[i] - given[i]));
+            }
+            assertTrue(max < 1e-4, "mean ablation equals replacing with the captured mean: " + max);
+            s.truncate(0);
+            HookedRun.run(s, PROMPT, Hooks.create().meanAblate("blocks.1.resid_post", Positions.last(), mean));
+            assertArrayEquals(given, s.logits());
+        }
+    }
+
+    @Test
+    void vectorFilesRoundTripWithMetadata(@TempDir Path tmp) throws Exception {
+        float[][] v = {{1f, -2f, 3.5f}, {0.25f, 0f, -1f}};
+        VectorSet set = new VectorSet(new int[] {3, 7}, v, Map.of(VectorSet.MODEL, "m.gguf", VectorSet.POINT,
+                "resid_post", VectorSet.PROVENANCE, "test"));
+        Path npy = tmp.resolve("v.npy");
+        VectorFiles.save(npy, set);
+        Npy.Array raw = Npy.read(npy);
+        assertArrayEquals(new int[] {2, 3}, raw.shape());
+        VectorSet back = VectorFiles.load(npy);
+        assertArrayEquals(new int[] {3, 7}, back.layers());
+        assertArrayEquals(v[1], back.forLayer(7));
+        assertEquals("test", back.metadata().get(VectorSet.PROVENANCE));
+        Path cv = tmp.resolve("v.gguf");
+        VectorFiles.save(cv, set);
+        VectorSet fromGguf = VectorFiles.load(cv);
+        assertArrayEquals(v[0], fromGguf.forLayer(3));
+        assertEquals("m.gguf", fromGguf.metadata().get(VectorSet.MODEL));
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> VectorFiles.save(
+                tmp.resolve("zero.gguf"), VectorSet.single(0, v[0], Map.of())));
+        assertTrue(e.getMessage().contains("from 1"), e.getMessage());
+        assertThrows(InvalidInputException.class, () -> VectorFiles.load(tmp.resolve("none.npy")));
+    }
+
+    @Test
+    void controlVectorFilesLoadInLlamaCppsLayout(@TempDir Path tmp) throws Exception {
+        // llama.cpp's own loader requires direction.<n> with n >= 1, 1-D F32 tensors of one width
+        float[] dir = new float[model.embeddingSize()];
+        dir[5] = 1f;
+        Path cv = tmp.resolve("steer.gguf");
+        VectorFiles.save(cv, VectorSet.single(2, dir, Map.of("architecture", "llama")));
+        org.taskvec.gguf.GgufFile g = org.taskvec.gguf.GgufReader.read(cv);
+        assertEquals("controlvector", g.architecture());
+        assertEquals("llama", g.getString("controlvector.model_hint").orElseThrow());
+        assertEquals(1, g.tensors().size());
+        assertEquals("direction.2", g.tensors().get(0).name());
+        assertArrayEquals(new long[] {model.embeddingSize()}, g.tensors().get(0).shape());
+    }
+}
