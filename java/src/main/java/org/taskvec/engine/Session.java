@@ -513,6 +513,21 @@ public final class Session implements AutoCloseable {
     }
 
     /**
+     * One generation step with the sampling and stop settings of the last generation (greedy if none): samples a
+     * token, evaluates it unless it ends generation, and returns it. Allocates nothing on the Java heap; for
+     * callers that drive decoding themselves.
+     */
+    public int step() {
+        guard.enter();
+        try {
+            check(tv_session_generate_step(handle, token, stop));
+            return token.get();
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /**
      * Generates up to maxTokens tokens in one native call (the C++ loop of the library; no per-token callback),
      * honouring stop tokens and strings. Returns the tokens; an end-of-generation token ends the list.
      */
