@@ -261,7 +261,7 @@ typedef struct tv_hook_params {
     int32_t op;           // TV_HOOK_*
     int32_t phase;        // TV_PHASE_*
     const int32_t * positions; // absolute positions (token indices), ascending, no duplicates
-    int32_t n_positions;  // number of positions; -1 = every position evaluated while the hook is active
+    int32_t n_positions;  // number of positions (>= 1); -1 = every position evaluated while the hook is active
     float * data;         // capture: output rows (n_rows x width), written as rows pass; replace / add: input rows
     int32_t n_rows;       // rows in data; for replace / add, 1 = the same row at every position
     float scale;          // add: factor of data (default 1)

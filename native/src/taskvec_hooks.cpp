@@ -222,7 +222,7 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         if (p.phase < TV_PHASE_PROMPT || p.phase > TV_PHASE_BOTH) {
             return fail(TV_ERR_INVALID_ARG, "unknown hook phase %d", p.phase);
         }
-        if (p.n_positions < -1 || (p.n_positions > 0 && p.positions == nullptr)) {
+        if (p.n_positions < -1 || p.n_positions == 0 || (p.n_positions > 0 && p.positions == nullptr)) {
             return fail(TV_ERR_INVALID_ARG, "invalid positions (n_positions %d)", p.n_positions);
         }
         const int32_t n_ctx = (int32_t) llama_n_ctx(s->ctx);
