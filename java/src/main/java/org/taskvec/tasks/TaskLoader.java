@@ -1,0 +1,106 @@
+package org.taskvec.tasks;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.taskvec.engine.InvalidInputException;
+
+/**
+ * Loads tasks: the built-in data (entities with an emoji image, in fixed val/test splits, shipped in the jar) or a
+ * folder in the paper's format ({@code annotations/{task}_{val,test}.json} with records {@code input}, {@code output},
+ * {@code image}, and the images they name), which is also the format for a user's own tasks.
+ */
+public final class TaskLoader {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private TaskLoader() {}
+
+    /** A built-in task; imageRoot is the folder of the emoji PNGs (may be null for text-only use). */
+    public static TaskData builtin(String task, Path imageRoot) {
+        String resource = "builtin/" + task + ".tsv";
+        try (InputStream in = TaskLoader.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new InvalidInputException("no built-in task '" + task + "'; built-in tasks: " + PaperTasks.NAMES);
+            }
+            List<TaskItem> val = new ArrayList<>();
+            List<TaskItem> test = new ArrayList<>();
+            BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+            String header = r.readLine();
+            if (!"split\tinput\toutput\timage".equals(header)) {
+                throw new IllegalStateException("built-in task file " + resource + " has header " + header);
+            }
+            String line;
+            while ((line = r.readLine()) != null) {
+                if (line.isBlank()) {
+                    continue;
+                }
+                String[] f = line.split("\t", -1);
+                TaskItem item = new TaskItem(f[1], f[2], f[3]);
+                (f[0].equals("val") ? val : test).add(item);
+            }
+            return new TaskData(task, PaperTasks.instruction(task), val, test, imageRoot,
+                    "built-in (emoji-datasource-google 16.0.0 images)");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * A task in the paper's format under dir: {@code dir/annotations/{task}_val.json} and {@code _test.json}, images
+     * relative to {@code dir/images} (or dir itself when there is no images folder). The instruction is the paper's
+     * for its tasks, else the text of {@code dir/annotations/{task}_instruction.txt}.
+     */
+    public static TaskData paperFormat(Path dir, String task) {
+        Path ann = dir.resolve("annotations");
+        Path valFile = ann.resolve(task + "_val.json");
+        Path testFile = ann.resolve(task + "_test.json");
+        if (!Files.isRegularFile(valFile) || !Files.isRegularFile(testFile)) {
+            throw new InvalidInputException("task '" + task + "' needs " + valFile + " and " + testFile);
+        }
+        String instruction;
+        if (PaperTasks.INSTRUCTIONS.containsKey(task)) {
+            instruction = PaperTasks.instruction(task);
+        } else {
+            Path inst = ann.resolve(task + "_instruction.txt");
+            try {
+                instruction = Files.isRegularFile(inst) ? Files.readString(inst).strip() : task + ":";
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        Path images = Files.isDirectory(dir.resolve("images")) ? dir.resolve("images") : dir;
+        return new TaskData(task, instruction, readRecords(valFile), readRecords(testFile), images,
+                "paper format at " + dir);
+    }
+
+    private static List<TaskItem> readRecords(Path file) {
+        try {
+            JsonNode root = JSON.readTree(file.toFile());
+            if (root == null || !root.isArray()) {
+                throw new InvalidInputException(file + " must hold a JSON array of {input, output, image} records");
+            }
+            List<TaskItem> out = new ArrayList<>();
+            for (JsonNode n : root) {
+                JsonNode in = n.get("input");
+                JsonNode o = n.get("output");
+                if (in == null || o == null) {
+                    throw new InvalidInputException(file + ": a record lacks input or output: " + n);
+                }
+                JsonNode img = n.get("image");
+                out.add(new TaskItem(in.asText(), o.asText(), img == null || img.isNull() ? null : img.asText()));
+            }
+            return out;
+        } catch (IOException e) {
+            throw new InvalidInputException("cannot read " + file + ": " + e.getMessage());
+        }
+    }
+}
