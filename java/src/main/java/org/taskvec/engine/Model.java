@@ -301,21 +301,13 @@ public final class Model implements AutoCloseable {
         enter();
         try (BytePointer t = new BytePointer(bytes.length + 1)) {
             t.put(bytes, 0, bytes.length);
-            int cap = bytes.length + 4;
-            while (true) {
-                try (IntPointer out = new IntPointer(cap)) {
-                    int n = tv_tokenize(handle, t, bytes.length, out, cap, addSpecial, parseSpecial);
-                    if (n < 0) {
-                        throw new InvalidInputException(NativeLibrary.lastError());
-                    }
-                    if (n <= cap) {
-                        int[] r = new int[n];
-                        out.get(r);
-                        return r;
-                    }
-                    cap = n;
+            return NativeInts.read(bytes.length + 4, (out, cap) -> {
+                int n = tv_tokenize(handle, t, bytes.length, out, cap, addSpecial, parseSpecial);
+                if (n < 0) {
+                    throw new InvalidInputException(NativeLibrary.lastError());
                 }
-            }
+                return n;
+            });
         } finally {
             exit();
         }

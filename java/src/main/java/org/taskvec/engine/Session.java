@@ -194,21 +194,7 @@ public final class Session implements AutoCloseable {
         try {
             TvPrompt p = buildNativePrompt(prompt);
             try {
-                int cap = 256;
-                while (true) {
-                    try (IntPointer out = new IntPointer(cap)) {
-                        int n = tv_session_prompt_layout(handle, p, prompt.addBos(), out, cap);
-                        if (n < 0) {
-                            check(-n);
-                        }
-                        if (n <= cap) {
-                            int[] r = new int[n];
-                            out.get(r);
-                            return r;
-                        }
-                        cap = n;
-                    }
-                }
+                return NativeInts.read(256, (out, cap) -> tv_session_prompt_layout(handle, p, prompt.addBos(), out, cap));
             } finally {
                 tv_prompt_free(p);
             }
@@ -293,16 +279,20 @@ public final class Session implements AutoCloseable {
         guard.enter();
         try {
             tv_session_clear_hooks(handle);
-            for (FloatPointer b : hookBuffers) {
-                if (b != null) {
-                    b.close();
-                }
-            }
-            hookBuffers.clear();
-            hooks.clear();
+            freeHookBuffers();
         } finally {
             guard.exit();
         }
+    }
+
+    private void freeHookBuffers() {
+        for (FloatPointer b : hookBuffers) {
+            if (b != null) {
+                b.close();
+            }
+        }
+        hookBuffers.clear();
+        hooks.clear();
     }
 
     /** Appends tokens after what the session holds and evaluates them. */
@@ -598,11 +588,7 @@ public final class Session implements AutoCloseable {
     public void close() {
         if (guard.close()) {
             tv_session_free(handle);
-            for (FloatPointer b : hookBuffers) {
-                if (b != null) {
-                    b.close();
-                }
-            }
+            freeHookBuffers();
             token.close();
             stop.close();
             reused.close();
