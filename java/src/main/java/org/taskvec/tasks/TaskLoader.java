@@ -24,15 +24,33 @@ public final class TaskLoader {
 
     private TaskLoader() {}
 
-    /** A built-in task; imageRoot is the folder of the emoji PNGs (may be null for text-only use). */
-    public static TaskData builtin(String task, Path imageRoot) {
+    /** A built-in task, its images in {@link BuiltinImages#root()}. */
+    public static TaskData builtin(String task) {
+        List<TaskItem> val = new ArrayList<>();
+        List<TaskItem> test = new ArrayList<>();
+        for (String[] f : readBuiltin(task)) {
+            (f[0].equals("val") ? val : test).add(new TaskItem(f[1], f[2], f[3]));
+        }
+        return new TaskData(task, PaperTasks.instruction(task), val, test, BuiltinImages.root(),
+                "built-in (entities with an emoji image from emoji-datasource-google 16.0.0)");
+    }
+
+    /** All items of a built-in task, both splits, without touching images. */
+    static List<TaskItem> builtinItems(String task) {
+        List<TaskItem> out = new ArrayList<>();
+        for (String[] f : readBuiltin(task)) {
+            out.add(new TaskItem(f[1], f[2], f[3]));
+        }
+        return out;
+    }
+
+    private static List<String[]> readBuiltin(String task) {
         String resource = "builtin/" + task + ".tsv";
         try (InputStream in = TaskLoader.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new InvalidInputException("no built-in task '" + task + "'; built-in tasks: " + PaperTasks.NAMES);
             }
-            List<TaskItem> val = new ArrayList<>();
-            List<TaskItem> test = new ArrayList<>();
+            List<String[]> rows = new ArrayList<>();
             BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
             String header = r.readLine();
             if (!"split\tinput\toutput\timage".equals(header)) {
@@ -44,11 +62,12 @@ public final class TaskLoader {
                     continue;
                 }
                 String[] f = line.split("\t", -1);
-                TaskItem item = new TaskItem(f[1], f[2], f[3]);
-                (f[0].equals("val") ? val : test).add(item);
+                if (f.length != 4 || !(f[0].equals("val") || f[0].equals("test"))) {
+                    throw new IllegalStateException("malformed line in " + resource + ": " + line);
+                }
+                rows.add(f);
             }
-            return new TaskData(task, PaperTasks.instruction(task), val, test, imageRoot,
-                    "built-in (emoji-datasource-google 16.0.0 images)");
+            return rows;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

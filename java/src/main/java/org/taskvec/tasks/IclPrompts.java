@@ -1,0 +1,84 @@
+package org.taskvec.tasks;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.function.Function;
+import org.taskvec.engine.Image;
+import org.taskvec.engine.Prompt;
+import org.taskvec.hooks.Positions;
+
+/**
+ * The paper's prompts (xpatch_dataset.format_prompt, special token ":"), without a chat template:
+ * {@code Q:{x}\nA:{y}\n\n} per example, then {@code Q:{query}\nA:}; an image input takes the place of {@code {x}}.
+ * The task vector is read at the ":" of the last example's {@code A:} (with the query appended, the third ":"
+ * from the end) and patched at the query's final ":" (the last position).
+ */
+public final class IclPrompts {
+    /** The delimiter whose position carries the task vector. */
+    public static final String DELIMITER = ":";
+
+    private IclPrompts() {}
+
+    /** {@code Q:{x}\nA:} */
+    public static String query(String x) {
+        return "Q:" + x + "\nA:";
+    }
+
+    /** {@code {y}\n\n} */
+    public static String answer(String y) {
+        return y + "\n\n";
+    }
+
+    /** Where the task vector is read in an examples prompt that ends with a query: the last example's ":". */
+    public static Positions taskVectorPosition(boolean queryAppended) {
+        return queryAppended ? Positions.occurrence(DELIMITER, -3) : Positions.occurrence(DELIMITER, -1);
+    }
+
+    /** Where a vector is patched in a query: its final ":" (the last position). */
+    public static Positions patchPosition() {
+        return Positions.occurrence(DELIMITER, -1);
+    }
+
+    /**
+     * An in-context prompt: examples given in exampleModality, then (when query is not null) the query in
+     * queryModality. images gives the image of an item (used only for image inputs).
+     */
+    public static Prompt build(List<TaskItem> examples, Modality exampleModality, TaskItem query,
+                               Modality queryModality, Function<TaskItem, Image> images) {
+        Objects.requireNonNull(examples, "examples");
+        StringBuilder text = new StringBuilder();
+        List<Image> imgs = new ArrayList<>();
+        for (TaskItem e : examples) {
+            text.append(query(input(e, exampleModality, images, imgs))).append(answer(e.output()));
+        }
+        if (query != null) {
+            text.append(query(input(query, queryModality, images, imgs)));
+        }
+        if (text.length() == 0) {
+            throw new IllegalArgumentException("a prompt needs examples or a query");
+        }
+        return Prompt.withImages(text.toString(), imgs);
+    }
+
+    /** A bare query {@code Q:{x}\nA:}. */
+    public static Prompt query(TaskItem query, Modality modality, Function<TaskItem, Image> images) {
+        return build(List.of(), Modality.TEXT, query, modality, images);
+    }
+
+    /** The instruction as its own prompt (the vector is read at its final ":"). */
+    public static Prompt instruction(String instruction) {
+        if (!instruction.strip().endsWith(DELIMITER)) {
+            instruction = instruction.strip() + DELIMITER;
+        }
+        return Prompt.of(instruction);
+    }
+
+    private static String input(TaskItem item, Modality m, Function<TaskItem, Image> images, List<Image> imgs) {
+        if (m == Modality.TEXT) {
+            return item.input();
+        }
+        imgs.add(images.apply(item));
+        return Prompt.MEDIA_MARKER;
+    }
+}

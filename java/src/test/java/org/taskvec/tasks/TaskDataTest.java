@@ -1,0 +1,131 @@
+package org.taskvec.tasks;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.taskvec.TestModels;
+import org.taskvec.engine.Image;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.Prompt;
+import org.taskvec.engine.Session;
+import org.taskvec.engine.SessionParams;
+
+class TaskDataTest {
+    static Model model;
+
+    @BeforeAll
+    static void load() {
+        model = TestModels.loadTinyWithProjector();
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    @Test
+    void builtinTasksHaveFixedSplitsAnImageForEveryItemAndNoDuplicates() throws Exception {
+        int[][] sizes = {{30, 100}, {30, 97}, {30, 39}, {30, 38}, {30, 15}, {30, 10}};
+        for (int t = 0; t < PaperTasks.NAMES.size(); t++) {
+            String name = PaperTasks.NAMES.get(t);
+            TaskData task = TaskLoader.builtin(name);
+            assertEquals(sizes[t][0], task.val().size(), name + " val");
+            assertEquals(sizes[t][1], task.test().size(), name + " test");
+            Set<String> inputs = new HashSet<>();
+            for (List<TaskItem> split : List.of(task.val(), task.test())) {
+                for (TaskItem item : split) {
+                    assertTrue(inputs.add(item.input()), name + ": duplicate input " + item.input());
+                    assertFalse(item.output().isBlank(), name + ": empty output for " + item.input());
+                    Path img = task.imageOf(item);
+                    assertTrue(Files.isRegularFile(img), name + ": no image for " + item.input());
+                    Image i = Image.read(img);
+                    assertEquals(64, i.width(), img.toString());
+                }
+            }
+            assertEquals(PaperTasks.instruction(name), task.instruction());
+        }
+        // spot checks of facts
+        TaskData capitals = TaskLoader.builtin("country-capital");
+        assertTrue(capitals.test().contains(new TaskItem("France", "Paris", "1f1eb-1f1f7.png"))
+                || capitals.val().contains(new TaskItem("France", "Paris", "1f1eb-1f1f7.png")));
+    }
+
+    @Test
+    void promptsAndPositionsAreThePapers() {
+        List<TaskItem> ex = List.of(new TaskItem("Greece", "Athens", null), new TaskItem("Peru", "Lima", null));
+        TaskItem q = new TaskItem("Italy", "Rome", null);
+        Prompt p = IclPrompts.build(ex, Modality.TEXT, q, Modality.TEXT, i -> null);
+        assertEquals("Q:Greece\nA:Athens\n\nQ:Peru\nA:Lima\n\nQ:Italy\nA:", p.toString());
+        assertEquals("The capital city of the country:", IclPrompts.instruction("The capital city of the country")
+                .toString());
+        try (Session s = model.newSession(SessionParams.defaults().withContextSize(512).withThreads(TestModels.threads()))) {
+            int[] layout = s.layout(p);
+            int tv = IclPrompts.taskVectorPosition(true).resolve(layout, model)[0];
+            // the task vector sits on the ":" of the last example's "A:", right before its answer "Lima"
+            assertEquals(":", model.tokenText(layout[tv]));
+            assertEquals("A", model.tokenText(layout[tv - 1]).strip());
+            String after = model.detokenize(java.util.Arrays.copyOfRange(layout, tv + 1, tv + 3));
+            assertTrue(after.startsWith("Lima"), after);
+            assertEquals(layout.length - 1, IclPrompts.patchPosition().resolve(layout, model)[0]);
+
+            // image query: Q:<image>\nA: with the image's 16 positions, the patch position is still the last
+            Image img = Image.ofRgb(2, 2, new byte[12]);
+            Prompt iq = IclPrompts.query(q, Modality.IMAGE, i -> img);
+            assertEquals("Q:" + Prompt.MEDIA_MARKER + "\nA:", iq.toString());
+            int[] il = s.layout(iq);
+            assertEquals(il.length - 1, IclPrompts.patchPosition().resolve(il, model)[0]);
+            assertEquals(16, java.util.Arrays.stream(il).filter(t -> t < 0).count());
+            // image examples: each example's image in place of its input; the task vector is still at the 3rd ":"
+            Prompt ie = IclPrompts.build(ex, Modality.IMAGE, q, Modality.TEXT, i -> img);
+            int[] el = s.layout(ie);
+            int etv = IclPrompts.taskVectorPosition(true).resolve(el, model)[0];
+            assertEquals(":", model.tokenText(el[etv]));
+            assertEquals(2, ie.imageCount());
+        }
+    }
+
+    @Test
+    void theMetricIsPrefixMatchingOfStrippedStrings() {
+        assertTrue(Correctness.correct(" Paris", "Paris", true));
+        assertTrue(Correctness.correct("Washington, D.C.", "Washington", true));
+        assertTrue(Correctness.correct("Can", "Canis lupus", true), "one is a prefix of the other");
+        assertFalse(Correctness.correct("paris", "Paris", true));
+        assertTrue(Correctness.correct("paris", "Paris", false));
+        assertFalse(Correctness.correct("", "Paris", true));
+        assertFalse(Correctness.correct("  ", "Paris", true));
+        assertFalse(Correctness.correct("Rome", "", true));
+        assertFalse(Correctness.correct("Lyon", "Paris", true));
+    }
+
+    @Test
+    void paperFormatFoldersLoad(@TempDir Path dir) throws Exception {
+        Files.createDirectories(dir.resolve("annotations"));
+        Files.createDirectories(dir.resolve("images"));
+        Files.writeString(dir.resolve("annotations/country-capital_val.json"),
+                "[{\"input\":\"Greece\",\"output\":\"Athens\",\"image\":\"greece.png\"}]");
+        Files.writeString(dir.resolve("annotations/country-capital_test.json"),
+                "[{\"input\":\"Italy\",\"output\":\"Rome\",\"image\":\"italy.png\"},"
+                        + "{\"input\":\"Peru\",\"output\":\"Lima\",\"image\":\"peru.png\"}]");
+        TaskData t = TaskLoader.paperFormat(dir, "country-capital");
+        assertEquals(1, t.val().size());
+        assertEquals(2, t.test().size());
+        assertEquals("The capital city of the country:", t.instruction());
+        assertEquals(dir.resolve("images/italy.png"), t.imageOf(t.test().get(0)));
+        Files.writeString(dir.resolve("annotations/mine_val.json"), "[{\"input\":\"a\",\"output\":\"b\"}]");
+        Files.writeString(dir.resolve("annotations/mine_test.json"), "[]");
+        Files.writeString(dir.resolve("annotations/mine_instruction.txt"), "The next letter:\n");
+        assertEquals("The next letter:", TaskLoader.paperFormat(dir, "mine").instruction());
+        assertThrows(org.taskvec.engine.InvalidInputException.class, () -> TaskLoader.paperFormat(dir, "none"));
+        Files.writeString(dir.resolve("annotations/bad_val.json"), "{\"input\":1}");
+        Files.writeString(dir.resolve("annotations/bad_test.json"), "[]");
+        assertThrows(org.taskvec.engine.InvalidInputException.class, () -> TaskLoader.paperFormat(dir, "bad"));
+    }
+}
