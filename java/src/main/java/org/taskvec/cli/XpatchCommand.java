@@ -1,0 +1,109 @@
+package org.taskvec.cli;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.Session;
+import org.taskvec.engine.SessionParams;
+import org.taskvec.tasks.PaperTasks;
+import org.taskvec.tasks.TaskData;
+import org.taskvec.tasks.TaskLoader;
+import org.taskvec.xpatch.Condition;
+import org.taskvec.xpatch.ReportWriter;
+import org.taskvec.xpatch.XpatchConfig;
+import org.taskvec.xpatch.XpatchResults;
+import org.taskvec.xpatch.XpatchRunner;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code taskvec xpatch}: the paper's cross-modal patching experiment. */
+@Command(name = "xpatch", mixinStandardHelpOptions = true,
+        description = "Run the cross-modal task-vector experiment (tasks x conditions x seeds) and write "
+                + "results.json, results.csv and report.md.")
+final class XpatchCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--data", paramLabel = "DIR", description = "tasks in the paper's format (annotations/{task}_{val,test}.json); default: built-in data")
+    Path data;
+
+    @Option(names = "--tasks", split = ",", paramLabel = "T,T", description = "default: the paper's six")
+    List<String> tasks = new ArrayList<>(PaperTasks.NAMES);
+
+    @Option(names = "--conditions", split = ",", paramLabel = "C,C", description = "default: all")
+    List<String> conditions = new ArrayList<>();
+
+    @Option(names = "--layer", defaultValue = "auto", paramLabel = "auto|L", description = "default ${DEFAULT-VALUE}")
+    String layer;
+
+    @Option(names = "--seeds", defaultValue = "3", paramLabel = "N", description = "seeds 1..N (default ${DEFAULT-VALUE})")
+    int seeds;
+
+    @Option(names = "--examples", defaultValue = "5", paramLabel = "N", description = "default ${DEFAULT-VALUE}")
+    int examples;
+
+    @Option(names = "--max-new-tokens", defaultValue = "1", paramLabel = "N", description = "default ${DEFAULT-VALUE}")
+    int maxNewTokens;
+
+    @Option(names = "--ignore-case", description = "case-insensitive metric")
+    boolean ignoreCase;
+
+    @Option(names = "--several-images", defaultValue = "auto", paramLabel = "auto|yes|no",
+            description = "whether the model takes several images per context (auto: not for LLaVA-1.5 'mlp' projectors)")
+    String severalImages;
+
+    @Option(names = "--max-test", defaultValue = "0", paramLabel = "N", description = "at most N test items per task (0 = all)")
+    int maxTest;
+
+    @Option(names = "--threads", paramLabel = "N", description = "CPU threads")
+    Integer threads;
+
+    @Option(names = "--out", defaultValue = "xpatch-out", paramLabel = "DIR", description = "default ${DEFAULT-VALUE}")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+        if (seeds < 1) {
+            throw new org.taskvec.engine.InvalidInputException("--seeds must be >= 1");
+        }
+        List<Condition> conds = conditions.isEmpty() ? List.of(Condition.values())
+                : conditions.stream().map(Condition::parse).toList();
+        List<Integer> seedList = java.util.stream.IntStream.rangeClosed(1, seeds).boxed().toList();
+        try (Model model = modelOptions.load()) {
+            boolean several = switch (severalImages) {
+                case "yes" -> true;
+                case "no" -> false;
+                case "auto" -> model.projectorHeader().flatMap(h -> h.getString("clip.projector_type"))
+                        .map(t -> !t.equals("mlp")).orElse(false);
+                default -> throw new org.taskvec.engine.InvalidInputException("--several-images must be auto, yes or no");
+            };
+            if (!model.hasProjector() && conds.stream().anyMatch(c -> c.query == org.taskvec.tasks.Modality.IMAGE)) {
+                throw new org.taskvec.engine.InvalidInputException("image-query conditions need --mmproj");
+            }
+            XpatchConfig config = new XpatchConfig(tasks, conds, layer.equals("auto") ? -1 : Integer.parseInt(layer),
+                    seedList, examples, maxNewTokens, !ignoreCase, several, maxTest);
+            List<TaskData> taskData = new ArrayList<>();
+            for (String t : tasks) {
+                taskData.add(data == null ? TaskLoader.builtin(t) : TaskLoader.paperFormat(data, t));
+            }
+            SessionParams sp = SessionParams.defaults().withContextSize(4096);
+            if (threads != null) {
+                sp = sp.withThreads(threads);
+            }
+            try (Session session = model.newSession(sp)) {
+                XpatchResults r = new XpatchRunner(model, session, config,
+                        msg -> System.err.print("\r\033[K[xpatch] " + msg)).run(taskData);
+                System.err.println();
+                ReportWriter.write(out, r, config, model.info(), model.path().toString(), taskData);
+                System.out.println("layer " + r.chosenLayer() + ", " + r.predictions() + " predictions in "
+                        + String.format("%.1f s", r.seconds()));
+                System.out.print(ReportWriter.table(r, config));
+                System.out.println("wrote " + out.resolve("report.md") + ", results.json, results.csv");
+            }
+        }
+        return 0;
+    }
+}

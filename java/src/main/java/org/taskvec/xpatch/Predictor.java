@@ -1,0 +1,40 @@
+package org.taskvec.xpatch;
+
+import org.taskvec.engine.GenerationParams;
+import org.taskvec.engine.Prompt;
+import org.taskvec.hooks.HookedRun;
+import org.taskvec.hooks.Hooks;
+import org.taskvec.tasks.IclPrompts;
+
+/**
+ * Greedy predictions for a prompt, plain or with a vector replacing the residual after one layer at the query's
+ * final ":". With one new token (the paper's setting) the prediction is the arg-max of the last logits, so the
+ * answer token is never evaluated; the session's KV cache keeps everything before the patched position, so a layer
+ * sweep over one query costs one prefix plus one single-token evaluation per layer.
+ */
+final class Predictor {
+    private Predictor() {}
+
+    static String predict(XpatchContext cx, Prompt prompt, float[] vector, int layer, int maxNewTokens) {
+        Hooks hooks = Hooks.create();
+        if (vector != null) {
+            hooks.replace("blocks." + layer + ".resid_post", IclPrompts.patchPosition(), vector);
+        }
+        if (maxNewTokens == 1) {
+            if (vector != null) {
+                HookedRun.run(cx.session, prompt, hooks);
+            } else {
+                cx.session.evaluate(prompt);
+            }
+            float[] logits = cx.session.logits();
+            int best = 0;
+            for (int t = 1; t < logits.length; t++) {
+                best = logits[t] > logits[best] ? t : best;
+            }
+            return cx.model.tokenText(best);
+        }
+        GenerationParams gp = GenerationParams.greedy(maxNewTokens);
+        return vector != null ? HookedRun.generate(cx.session, prompt, gp, hooks).generation().text()
+                : cx.session.generate(prompt, gp).text();
+    }
+}

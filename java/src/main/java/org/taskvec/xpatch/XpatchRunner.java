@@ -1,0 +1,158 @@
+package org.taskvec.xpatch;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.Prompt;
+import org.taskvec.engine.Session;
+import org.taskvec.tasks.Correctness;
+import org.taskvec.tasks.IclPrompts;
+import org.taskvec.tasks.Modality;
+import org.taskvec.tasks.TaskData;
+import org.taskvec.tasks.TaskItem;
+
+/**
+ * Runs the paper's cross-modal patching experiment: extracts task vectors (text examples, image examples, the
+ * instruction) on the validation split, chooses the layer by a sweep of text-examples patching on validation image
+ * queries (unless given), and evaluates every condition on the test split for every task and seed.
+ */
+public final class XpatchRunner {
+    private final Model model;
+    private final Session session;
+    private final XpatchConfig config;
+    private final Consumer<String> progress;
+
+    public XpatchRunner(Model model, Session session, XpatchConfig config, Consumer<String> progress) {
+        this.model = model;
+        this.session = session;
+        this.config = config;
+        this.progress = progress == null ? s -> { } : progress;
+    }
+
+    private record Key(String task, Modality modality, int seed) {}
+
+    public XpatchResults run(List<TaskData> tasks) {
+        long t0 = System.nanoTime();
+        XpatchContext cx = new XpatchContext(model, session);
+        XpatchResults results = new XpatchResults();
+        boolean needText = config.conditions().stream().anyMatch(c -> c.examples == Modality.TEXT
+                && c.kind != Condition.Kind.PROMPT) || config.layer() < 0;
+        boolean needImage = config.severalImages() && config.conditions().stream()
+                .anyMatch(c -> c.examples == Modality.IMAGE && c.kind == Condition.Kind.PATCH);
+        boolean needInstruction = config.conditions().stream()
+                .anyMatch(c -> c.kind == Condition.Kind.INSTRUCTION || c.kind == Condition.Kind.ENSEMBLE);
+
+        // 1. task vectors on the validation split
+        Map<Key, float[][]> vectors = new HashMap<>();
+        Map<String, float[][]> instructions = new HashMap<>();
+        for (TaskData task : tasks) {
+            for (int seed : config.seeds()) {
+                if (needText) {
+                    progress.accept("extract " + task.name() + " text examples, seed " + seed);
+                    vectors.put(new Key(task.name(), Modality.TEXT, seed),
+                            TaskVectors.fromExamples(cx, task, Modality.TEXT, config.nExamples(), seed));
+                }
+                if (needImage) {
+                    progress.accept("extract " + task.name() + " image examples, seed " + seed);
+                    vectors.put(new Key(task.name(), Modality.IMAGE, seed),
+                            TaskVectors.fromExamples(cx, task, Modality.IMAGE, config.nExamples(), seed));
+                }
+            }
+            if (needInstruction) {
+                instructions.put(task.name(), TaskVectors.fromInstruction(cx, task.instruction()));
+            }
+        }
+
+        // 2. the layer: given, or the best mean validation accuracy of text-examples patching (ties: lowest layer)
+        int layer = config.layer();
+        if (layer < 0) {
+            int seed = config.seeds().get(0);
+            double best = -1;
+            for (int l = 0; l < model.layers(); l++) {
+                progress.accept("layer sweep " + l + "/" + (model.layers() - 1));
+                double sum = 0;
+                for (TaskData task : tasks) {
+                    float[] v = vectors.get(new Key(task.name(), Modality.TEXT, seed))[l];
+                    sum += accuracy(cx, task, task.val(), Modality.IMAGE, v, l, results);
+                }
+                double mean = sum / tasks.size();
+                results.sweep.put(l, mean);
+                if (mean > best) {
+                    best = mean;
+                    layer = l;
+                }
+            }
+        } else if (layer >= model.layers()) {
+            throw new org.taskvec.engine.InvalidInputException("layer " + layer + " is out of range: the model has "
+                    + model.layers() + " layers");
+        }
+        results.chosenLayer = layer;
+
+        // 3. every condition on the test split
+        for (TaskData task : tasks) {
+            List<TaskItem> test = config.maxTestItems() > 0 && task.test().size() > config.maxTestItems()
+                    ? task.test().subList(0, config.maxTestItems()) : task.test();
+            for (Condition c : config.conditions()) {
+                for (int seed : config.seeds()) {
+                    progress.accept("evaluate " + c.key() + " on " + task.name() + ", seed " + seed);
+                    if (c.usesImageExamples() && !config.severalImages()) {
+                        results.rows.add(new XpatchResults.Row(c, task.name(), seed, layer, 0, 0, false));
+                        continue;
+                    }
+                    int correct = switch (c.kind) {
+                        case NONE -> count(cx, task, test, c.query, null, layer, results);
+                        case PROMPT -> countPrompted(cx, task, test, c, seed, results);
+                        case PATCH -> count(cx, task, test, c.query,
+                                vectors.get(new Key(task.name(), c.examples, seed))[layer], layer, results);
+                        case INSTRUCTION -> count(cx, task, test, c.query, instructions.get(task.name())[layer],
+                                layer, results);
+                        case ENSEMBLE -> count(cx, task, test, c.query, TaskVectors.mean(
+                                new float[][] {vectors.get(new Key(task.name(), Modality.TEXT, seed))[layer]},
+                                new float[][] {instructions.get(task.name())[layer]})[0], layer, results);
+                    };
+                    results.rows.add(new XpatchResults.Row(c, task.name(), seed, layer, correct, test.size(), true));
+                }
+            }
+        }
+        results.seconds = (System.nanoTime() - t0) / 1e9;
+        return results;
+    }
+
+    private double accuracy(XpatchContext cx, TaskData task, List<TaskItem> items, Modality query, float[] vector,
+                            int layer, XpatchResults results) {
+        return (double) count(cx, task, items, query, vector, layer, results) / items.size();
+    }
+
+    /** Bare queries, patched with vector at layer (or plain when vector is null). */
+    private int count(XpatchContext cx, TaskData task, List<TaskItem> items, Modality query, float[] vector,
+                      int layer, XpatchResults results) {
+        int correct = 0;
+        for (TaskItem item : items) {
+            Prompt p = IclPrompts.query(item, query, it -> cx.image(task, it));
+            String prediction = Predictor.predict(cx, p, vector, layer, config.maxNewTokens());
+            results.predictions++;
+            correct += Correctness.correct(prediction, item.output(), config.caseSensitive()) ? 1 : 0;
+        }
+        return correct;
+    }
+
+    /** Examples and query in one context: nExamples validation items drawn with the seed, then the test query. */
+    private int countPrompted(XpatchContext cx, TaskData task, List<TaskItem> items, Condition c, int seed,
+                              XpatchResults results) {
+        int correct = 0;
+        for (int i = 0; i < items.size(); i++) {
+            List<TaskItem> pool = new ArrayList<>(task.val());
+            pool.add(items.get(i)); // the query is never its own example
+            List<TaskItem> examples = TaskVectors.examplesFor(pool, pool.size() - 1, config.nExamples(),
+                    seed * 7919L + i);
+            Prompt p = IclPrompts.build(examples, c.examples, items.get(i), c.query, it -> cx.image(task, it));
+            String prediction = Predictor.predict(cx, p, null, 0, config.maxNewTokens());
+            results.predictions++;
+            correct += Correctness.correct(prediction, items.get(i).output(), config.caseSensitive()) ? 1 : 0;
+        }
+        return correct;
+    }
+}

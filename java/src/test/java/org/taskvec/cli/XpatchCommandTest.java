@@ -1,0 +1,59 @@
+package org.taskvec.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.taskvec.TestModels;
+
+class XpatchCommandTest {
+    @Test
+    void aSmallRunOnTheTinyModelWritesEveryOutputFile(@TempDir Path out) throws Exception {
+        CliTest.Run r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--tasks", "country-capital,food-color", "--seeds", "2",
+                "--max-test", "3", "--threads", String.valueOf(TestModels.threads()), "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        for (String f : new String[] {"results.json", "results.csv", "report.md"}) {
+            assertTrue(Files.size(out.resolve(f)) > 0, f);
+        }
+        JsonNode j = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        assertEquals(4, j.get("layer_sweep_val_accuracy").size(), "one sweep entry per layer");
+        int layer = j.get("chosen_layer").asInt();
+        assertTrue(layer >= 0 && layer < 4);
+        // 9 conditions x 2 tasks x 2 seeds
+        assertEquals(36, j.get("rows").size());
+        for (JsonNode row : j.get("rows")) {
+            boolean imageExamples = row.get("condition").asText().startsWith("image-");
+            assertEquals(!imageExamples, row.get("applicable").asBoolean(), row.toString());
+            if (row.get("applicable").asBoolean()) {
+                assertEquals(3, row.get("total").asInt());
+                double acc = row.get("accuracy").asDouble();
+                assertTrue(acc >= 0 && acc <= 1);
+            }
+        }
+        assertTrue(j.get("timing").get("predictions").asLong() > 0);
+        String report = Files.readString(out.resolve("report.md"));
+        assertTrue(report.contains("| condition | Capital | Color | **Avg** |"), report);
+        assertTrue(report.contains("Text Examples Patch (xPatch)"), report);
+        assertTrue(report.contains("not applicable"), report);
+        assertTrue(report.contains("Deviations from the paper"), report);
+        assertEquals(1 + 36, Files.readAllLines(out.resolve("results.csv")).size());
+        assertTrue(r.out().contains("Text Examples Prompt (xBase)"), r.out());
+    }
+
+    @Test
+    void badSettingsAreOneLineErrors(@TempDir Path out) {
+        CliTest.Run r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--conditions", "telepathy", "--out", out.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("unknown condition 'telepathy'"), r.err());
+        CliTest.Run noProj = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--out",
+                out.toString());
+        assertEquals(1, noProj.code());
+        assertTrue(noProj.err().contains("need --mmproj"), noProj.err());
+    }
+}
