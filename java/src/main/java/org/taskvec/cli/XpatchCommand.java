@@ -58,6 +58,9 @@ final class XpatchCommand implements Callable<Integer> {
     @Option(names = "--max-test", defaultValue = "0", paramLabel = "N", description = "at most N test items per task (0 = all)")
     int maxTest;
 
+    @Option(names = "--no-cache", description = "extract task vectors afresh instead of reusing cached ones")
+    boolean noCache;
+
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads")
     Integer threads;
 
@@ -95,7 +98,9 @@ final class XpatchCommand implements Callable<Integer> {
             }
             try (Session session = model.newSession(sp)) {
                 XpatchResults r = new XpatchRunner(model, session, config,
-                        msg -> System.err.print("\r\033[K[xpatch] " + msg)).run(taskData);
+                        msg -> System.err.print("\r\033[K[xpatch] " + msg),
+                        noCache ? null : org.taskvec.synth.GeneratedModels.cacheDir().resolve("vectors"))
+                        .run(taskData);
                 System.err.println();
                 ReportWriter.write(out, r, config, model.info(), model.path().toString(), taskData);
                 System.out.println("layer " + r.chosenLayer() + ", " + r.predictions() + " predictions in "

@@ -23,13 +23,30 @@ public final class XpatchRunner {
     private final Model model;
     private final Session session;
     private final XpatchConfig config;
-    private final Consumer<String> progress;
+    private final Consumer<String> sink;
+    private final java.nio.file.Path cacheDir;
+    private Progress progress;
 
-    public XpatchRunner(Model model, Session session, XpatchConfig config, Consumer<String> progress) {
+    /**
+     * @param progress receives progress lines with an ETA (may be null)
+     * @param cacheDir where extracted vectors are kept between runs (null: no cache)
+     */
+    public XpatchRunner(Model model, Session session, XpatchConfig config, Consumer<String> progress,
+                        java.nio.file.Path cacheDir) {
         this.model = model;
         this.session = session;
         this.config = config;
-        this.progress = progress == null ? s -> { } : progress;
+        this.sink = progress == null ? s -> { } : progress;
+        this.cacheDir = cacheDir;
+    }
+
+    /** What determines a task's vectors besides the model: its name, instruction and validation items. */
+    private static String fingerprint(TaskData task) {
+        StringBuilder sb = new StringBuilder(task.name()).append('|').append(task.instruction());
+        for (TaskItem i : task.val()) {
+            sb.append('|').append(i.input()).append('=').append(i.output()).append('@').append(i.image());
+        }
+        return VectorCache.hex(VectorCache.sha256(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
     }
 
     private record Key(String task, Modality modality, int seed) {}
@@ -45,24 +62,37 @@ public final class XpatchRunner {
         boolean needInstruction = config.conditions().stream()
                 .anyMatch(c -> c.kind == Condition.Kind.INSTRUCTION || c.kind == Condition.Kind.ENSEMBLE);
 
-        // 1. task vectors on the validation split
+        // the work ahead, for the progress line's ETA
+        long units = 0;
+        for (TaskData task : tasks) {
+            int nTest = config.maxTestItems() > 0 ? Math.min(config.maxTestItems(), task.test().size())
+                    : task.test().size();
+            units += (long) config.seeds().size() * ((needText ? 1 : 0) + (needImage ? 1 : 0));
+            units += (long) config.conditions().size() * config.seeds().size() * nTest;
+            units += config.layer() < 0 ? (long) model.layers() * task.val().size() : 0;
+        }
+        progress = new Progress(units, sink);
+
+        // 1. task vectors on the validation split (cached on disk between runs)
+        VectorCache cache = new VectorCache(cacheDir, model.path());
         Map<Key, float[][]> vectors = new HashMap<>();
         Map<String, float[][]> instructions = new HashMap<>();
         for (TaskData task : tasks) {
+            String fp = fingerprint(task);
             for (int seed : config.seeds()) {
-                if (needText) {
-                    progress.accept("extract " + task.name() + " text examples, seed " + seed);
-                    vectors.put(new Key(task.name(), Modality.TEXT, seed),
-                            TaskVectors.fromExamples(cx, task, Modality.TEXT, config.nExamples(), seed));
-                }
-                if (needImage) {
-                    progress.accept("extract " + task.name() + " image examples, seed " + seed);
-                    vectors.put(new Key(task.name(), Modality.IMAGE, seed),
-                            TaskVectors.fromExamples(cx, task, Modality.IMAGE, config.nExamples(), seed));
+                for (Modality m : new Modality[] {Modality.TEXT, Modality.IMAGE}) {
+                    if (m == Modality.TEXT ? !needText : !needImage) {
+                        continue;
+                    }
+                    String key = fp + "|examples|" + m + "|seed " + seed + "|n " + config.nExamples();
+                    vectors.put(new Key(task.name(), m, seed), cache.get(key,
+                            () -> TaskVectors.fromExamples(cx, task, m, config.nExamples(), seed)));
+                    progress.step("extracted " + task.name() + " " + m.name().toLowerCase() + " examples, seed " + seed);
                 }
             }
             if (needInstruction) {
-                instructions.put(task.name(), TaskVectors.fromInstruction(cx, task.instruction()));
+                instructions.put(task.name(), cache.get(fp + "|instruction",
+                        () -> TaskVectors.fromInstruction(cx, task.instruction())));
             }
         }
 
@@ -72,7 +102,6 @@ public final class XpatchRunner {
             int seed = config.seeds().get(0);
             double best = -1;
             for (int l = 0; l < model.layers(); l++) {
-                progress.accept("layer sweep " + l + "/" + (model.layers() - 1));
                 double sum = 0;
                 for (TaskData task : tasks) {
                     float[] v = vectors.get(new Key(task.name(), Modality.TEXT, seed))[l];
@@ -97,8 +126,10 @@ public final class XpatchRunner {
                     ? task.test().subList(0, config.maxTestItems()) : task.test();
             for (Condition c : config.conditions()) {
                 for (int seed : config.seeds()) {
-                    progress.accept("evaluate " + c.key() + " on " + task.name() + ", seed " + seed);
                     if (c.usesImageExamples() && !config.severalImages()) {
+                        for (int k = 0; k < test.size(); k++) {
+                            progress.step(c.key() + " on " + task.name() + ": not applicable");
+                        }
                         results.rows.add(new XpatchResults.Row(c, task.name(), seed, layer, 0, 0, false));
                         continue;
                     }
@@ -134,6 +165,7 @@ public final class XpatchRunner {
             Prompt p = IclPrompts.query(item, query, it -> cx.image(task, it));
             String prediction = Predictor.predict(cx, p, vector, layer, config.maxNewTokens());
             results.predictions++;
+            progress.step((vector == null ? "plain" : "patched layer " + layer) + " " + task.name());
             correct += Correctness.correct(prediction, item.output(), config.caseSensitive()) ? 1 : 0;
         }
         return correct;
@@ -151,6 +183,7 @@ public final class XpatchRunner {
             Prompt p = IclPrompts.build(examples, c.examples, items.get(i), c.query, it -> cx.image(task, it));
             String prediction = Predictor.predict(cx, p, null, 0, config.maxNewTokens());
             results.predictions++;
+            progress.step(c.key() + " " + task.name());
             correct += Correctness.correct(prediction, items.get(i).output(), config.caseSensitive()) ? 1 : 0;
         }
         return correct;
