@@ -3,6 +3,7 @@ package org.taskvec.xpatch;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import org.taskvec.engine.Session;
 import org.taskvec.hooks.HookedRun;
 import org.taskvec.hooks.Hooks;
 import org.taskvec.hooks.RunResult;
@@ -10,14 +11,39 @@ import org.taskvec.tasks.IclPrompts;
 import org.taskvec.tasks.Modality;
 import org.taskvec.tasks.TaskData;
 import org.taskvec.tasks.TaskItem;
+import org.taskvec.vectors.VectorSet;
 
 /**
  * Task vectors as the paper extracts them: the residual stream after every layer at the ":" of the last example's
  * {@code A:}, averaged over one prompt per validation item (that item as the query, {@code nExamples} random other
  * validation items as examples, drawn with the run's seed); or, for an instruction, at the instruction's final ":".
  */
-final class TaskVectors {
+public final class TaskVectors {
     private TaskVectors() {}
+
+    /**
+     * The task vector of a task specified by nExamples examples in modality (averaged over one prompt per
+     * validation item), for every layer, with its provenance in the metadata.
+     */
+    public static VectorSet fromExamples(Session session, TaskData task, Modality modality, int nExamples,
+                                         long seed) {
+        float[][] v = fromExamples(new XpatchContext(session.model(), session), task, modality, nExamples, seed);
+        return asSet(session, v, nExamples + " " + modality.name().toLowerCase() + " examples of " + task.name()
+                + " (" + task.val().size() + " validation prompts, seed " + seed + ")");
+    }
+
+    /** The task vector of an instruction (read at its final ":"), for every layer. */
+    public static VectorSet fromInstruction(Session session, String instruction) {
+        float[][] v = fromInstruction(new XpatchContext(session.model(), session), instruction);
+        return asSet(session, v, "instruction \"" + instruction + "\"");
+    }
+
+    private static VectorSet asSet(Session session, float[][] v, String provenance) {
+        int[] layers = java.util.stream.IntStream.range(0, v.length).toArray();
+        return new VectorSet(layers, v, java.util.Map.of(VectorSet.MODEL, session.model().path().toString(),
+                VectorSet.POINT, "resid_post", VectorSet.PROVENANCE, provenance,
+                "architecture", session.model().info().architecture()));
+    }
 
     /** [layer][width]: the mean over the validation prompts of the residual at every layer. */
     static float[][] fromExamples(XpatchContext cx, TaskData task, Modality modality, int nExamples, long seed) {
