@@ -58,6 +58,10 @@ final class XpatchCommand implements Callable<Integer> {
     @Option(names = "--max-test", defaultValue = "0", paramLabel = "N", description = "at most N test items per task (0 = all)")
     int maxTest;
 
+    @Option(names = "--lens-prompts", defaultValue = "30", paramLabel = "N",
+            description = "prompts per task for the logit-lens phases (0: skip the analyses); default ${DEFAULT-VALUE}")
+    int lensPrompts;
+
     @Option(names = "--no-cache", description = "extract task vectors afresh instead of reusing cached ones")
     boolean noCache;
 
@@ -87,7 +91,7 @@ final class XpatchCommand implements Callable<Integer> {
                 throw new org.taskvec.engine.InvalidInputException("image-query conditions need --mmproj");
             }
             XpatchConfig config = new XpatchConfig(tasks, conds, layer.equals("auto") ? -1 : Integer.parseInt(layer),
-                    seedList, examples, maxNewTokens, !ignoreCase, several, maxTest);
+                    seedList, examples, maxNewTokens, !ignoreCase, several, maxTest, lensPrompts);
             List<TaskData> taskData = new ArrayList<>();
             for (String t : tasks) {
                 taskData.add(data == null ? TaskLoader.builtin(t) : TaskLoader.paperFormat(data, t));

@@ -54,6 +54,67 @@ public final class ReportWriter {
         return sb.toString();
     }
 
+    /** The PNG figures and the report sections that go with them. */
+    private static void figures(Path out, XpatchResults r, StringBuilder md) throws IOException {
+        if (!r.sweep().isEmpty()) {
+            double[] acc = r.sweep().values().stream().mapToDouble(Double::doubleValue).toArray();
+            Charts.lines(out.resolve("layer-sweep.png"), "Text-examples patching on validation image queries",
+                    "accuracy (mean over tasks)", java.util.Map.of("xPatch (val)", acc), 1.0);
+            md.append("## Layer sweep\n\n![layer sweep](layer-sweep.png)\n\n| layer | val accuracy |\n|---|---|\n");
+            r.sweep().forEach((l, a) -> md.append(String.format(Locale.ROOT, "| %d | %.3f |%n", l, a)));
+            md.append('\n');
+        }
+        if (!r.phases().isEmpty()) {
+            md.append("## Logit lens: input -> task -> answer\n\nAt the ':' of the last example's A:, each layer's "
+                    + "residual decoded through the final norm and output matrix; probabilities of the input token '"
+                    + Analyses.INPUT_TOKEN + "', the task token and the answer token, normalised over the three, "
+                    + "averaged over the prompts. Peak layer of each:\n\n| task | specification | input | task | "
+                    + "answer | figure |\n|---|---|---|---|---|---|\n");
+            for (var e : r.phases().entrySet()) {
+                java.util.Map<String, double[]> series = new java.util.LinkedHashMap<>();
+                for (var s : e.getValue().entrySet()) {
+                    Analyses.Phases ph = s.getValue();
+                    series.put(s.getKey() + ": input", ph.input());
+                    series.put(s.getKey() + ": task (" + Analyses.TASK_TOKENS.getOrDefault(e.getKey(), e.getKey())
+                            + ")", ph.task());
+                    series.put(s.getKey() + ": answer", ph.answer());
+                    md.append(String.format("| %s | %s examples | %d | %d | %d | lens-%s.png |%n", e.getKey(),
+                            s.getKey(), argmax(ph.input()), argmax(ph.task()), argmax(ph.answer()), e.getKey()));
+                }
+                Charts.lines(out.resolve("lens-" + e.getKey() + ".png"), "Logit lens phases: " + e.getKey(),
+                        "relative probability", series, 1.0);
+            }
+            md.append('\n');
+        }
+        if (!r.topTokens().isEmpty()) {
+            md.append("## Top logit-lens tokens of the task vectors (chosen layer)\n\n| task | specification | tokens |"
+                    + "\n|---|---|---|\n");
+            r.topTokens().forEach((task, bySpec) -> bySpec.forEach((spec, toks) -> md.append("| ").append(task)
+                    .append(" | ").append(spec).append(" | ").append(String.join(", ", toks)).append(" |\n")));
+            md.append("\n## Cosine similarity between specifications of the same task (chosen layer, first seed)\n\n"
+                    + "| task | pair | cosine |\n|---|---|---|\n");
+            r.cosines().forEach((task, pairs) -> pairs.forEach((pair, c) -> md.append(String.format(Locale.ROOT,
+                    "| %s | %s | %.3f |%n", task, pair, c))));
+            md.append('\n');
+        }
+        if (!r.geometry().isEmpty()) {
+            java.util.Map<String, java.util.List<double[]>> groups = new java.util.LinkedHashMap<>();
+            r.geometry().forEach((label, xy) -> groups.computeIfAbsent(label.replaceAll(" / seed \\d+$", ""),
+                    k -> new java.util.ArrayList<>()).add(xy));
+            Charts.scatter(out.resolve("geometry.png"), "Task vectors at the chosen layer (PCA)", groups);
+            md.append("## Geometry\n\n![geometry](geometry.png)\n\nTwo principal components of every task vector at "
+                    + "the chosen layer, one series per task and specification.\n\n");
+        }
+    }
+
+    private static int argmax(double[] v) {
+        int a = 0;
+        for (int i = 1; i < v.length; i++) {
+            a = v[i] > v[a] ? i : a;
+        }
+        return a;
+    }
+
     public static void write(Path out, XpatchResults r, XpatchConfig config, ModelInfo model, String modelPath,
                              List<TaskData> tasks) throws IOException {
         Files.createDirectories(out);
@@ -129,6 +190,20 @@ public final class ReportWriter {
                 s.putNull("average");
             }
         }
+        ObjectNode phases = root.putObject("logit_lens_phases");
+        r.phases().forEach((task, bySpec) -> {
+            ObjectNode t = phases.putObject(task);
+            bySpec.forEach((spec, ph) -> {
+                ObjectNode o = t.putObject(spec);
+                o.put("prompts", ph.prompts());
+                o.putPOJO("input", ph.input());
+                o.putPOJO("task", ph.task());
+                o.putPOJO("answer", ph.answer());
+            });
+        });
+        root.putPOJO("top_lens_tokens", r.topTokens());
+        root.putPOJO("cosine_between_specifications", r.cosines());
+        root.putPOJO("geometry_2d", r.geometry());
         ObjectNode timing = root.putObject("timing");
         timing.put("seconds", r.seconds());
         timing.put("predictions", r.predictions());
@@ -157,6 +232,7 @@ public final class ReportWriter {
             md.append("Conditions with image examples are not applicable (–): the model takes one image per "
                     + "context, as the paper reports for LLaVA-1.5.\n\n");
         }
+        figures(out, r, md);
         md.append(String.format(Locale.ROOT, "Run time %.1f s, %d predictions (%.1f per second).%n%n",
                 r.seconds(), r.predictions(), r.predictions() / Math.max(1e-9, r.seconds())));
         md.append("Deviations from the paper: quantized GGUF models through llama.cpp instead of 4-bit bitsandbytes "

@@ -15,10 +15,11 @@ import org.taskvec.tasks.PaperTasks;
  * @param caseSensitive whether the metric compares case (true)
  * @param severalImages whether the model takes several images in one context (false for LLaVA-1.5)
  * @param maxTestItems evaluate at most this many test items per task (0 = all)
+ * @param lensPrompts prompts per task for the logit-lens phases (0: skip the analyses)
  */
 public record XpatchConfig(List<String> tasks, List<Condition> conditions, int layer, List<Integer> seeds,
                            int nExamples, int maxNewTokens, boolean caseSensitive, boolean severalImages,
-                           int maxTestItems) {
+                           int maxTestItems, int lensPrompts) {
     public XpatchConfig {
         tasks = List.copyOf(tasks);
         conditions = List.copyOf(conditions);
@@ -26,13 +27,13 @@ public record XpatchConfig(List<String> tasks, List<Condition> conditions, int l
         if (tasks.isEmpty() || conditions.isEmpty() || seeds.isEmpty()) {
             throw new org.taskvec.engine.InvalidInputException("tasks, conditions and seeds must not be empty");
         }
-        if (nExamples < 1 || maxNewTokens < 1 || maxTestItems < 0) {
+        if (nExamples < 1 || maxNewTokens < 1 || maxTestItems < 0 || lensPrompts < 0) {
             throw new org.taskvec.engine.InvalidInputException("nExamples and maxNewTokens must be >= 1");
         }
     }
 
     public static XpatchConfig paperDefaults(boolean severalImages) {
         return new XpatchConfig(PaperTasks.NAMES, List.of(Condition.values()), -1, List.of(1, 2, 3), 5, 1, true,
-                severalImages, 0);
+                severalImages, 0, 30);
     }
 }

@@ -20,6 +20,14 @@ public final class XpatchResults {
     /** layer -> mean validation accuracy of text-examples patching over tasks (when the layer was swept). */
     final Map<Integer, Double> sweep = new LinkedHashMap<>();
     int chosenLayer;
+    /** task -> specification ("text", "image") -> the three phases per layer. */
+    final Map<String, Map<String, Analyses.Phases>> phases = new LinkedHashMap<>();
+    /** task -> specification -> top lens tokens of its vector at the chosen layer. */
+    final Map<String, Map<String, List<String>>> topTokens = new LinkedHashMap<>();
+    /** task -> "spec a ~ spec b" -> cosine similarity at the chosen layer (seed 1). */
+    final Map<String, Map<String, Double>> cosines = new LinkedHashMap<>();
+    /** 2-D projection of every vector at the chosen layer: label "task / spec / seed" -> (x, y). */
+    final Map<String, double[]> geometry = new LinkedHashMap<>();
     double seconds;
     long predictions;
 
@@ -29,6 +37,22 @@ public final class XpatchResults {
 
     public Map<Integer, Double> sweep() {
         return sweep;
+    }
+
+    public Map<String, Map<String, Analyses.Phases>> phases() {
+        return phases;
+    }
+
+    public Map<String, Map<String, List<String>>> topTokens() {
+        return topTokens;
+    }
+
+    public Map<String, Map<String, Double>> cosines() {
+        return cosines;
+    }
+
+    public Map<String, double[]> geometry() {
+        return geometry;
     }
 
     public int chosenLayer() {

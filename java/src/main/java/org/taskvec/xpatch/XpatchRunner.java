@@ -119,6 +119,9 @@ public final class XpatchRunner {
                     + model.layers() + " layers");
         }
         results.chosenLayer = layer;
+        if (config.lensPrompts() > 0) {
+            analyse(cx, tasks, vectors, instructions, layer, results);
+        }
 
         // 3. every condition on the test split
         for (TaskData task : tasks) {
@@ -150,6 +153,58 @@ public final class XpatchRunner {
         }
         results.seconds = (System.nanoTime() - t0) / 1e9;
         return results;
+    }
+
+    /** Logit-lens phases, top tokens, cosines between specifications and the 2-D geometry at the chosen layer. */
+    private void analyse(XpatchContext cx, List<TaskData> tasks, Map<Key, float[][]> vectors,
+                         Map<String, float[][]> instructions, int layer, XpatchResults results) {
+        List<String> labels = new ArrayList<>();
+        List<float[]> points = new ArrayList<>();
+        int firstSeed = config.seeds().get(0);
+        for (TaskData task : tasks) {
+            Map<String, Analyses.Phases> ph = new java.util.LinkedHashMap<>();
+            Map<String, List<String>> top = new java.util.LinkedHashMap<>();
+            Map<String, float[]> specs = new java.util.LinkedHashMap<>();
+            for (Modality m : new Modality[] {Modality.TEXT, Modality.IMAGE}) {
+                float[][] v = vectors.get(new Key(task.name(), m, firstSeed));
+                if (v == null) {
+                    continue;
+                }
+                String spec = m.name().toLowerCase();
+                sink.accept("logit lens phases: " + task.name() + ", " + spec + " examples");
+                ph.put(spec, Analyses.phases(cx, task, m, config.nExamples(), config.lensPrompts()));
+                top.put(spec, Analyses.topTokens(model, v[layer], 5));
+                specs.put(spec, v[layer]);
+                for (int seed : config.seeds()) {
+                    labels.add(task.name() + " / " + spec + " / seed " + seed);
+                    points.add(vectors.get(new Key(task.name(), m, seed))[layer]);
+                }
+            }
+            float[][] inst = instructions.get(task.name());
+            if (inst != null) {
+                top.put("instruction", Analyses.topTokens(model, inst[layer], 5));
+                specs.put("instruction", inst[layer]);
+                labels.add(task.name() + " / instruction");
+                points.add(inst[layer]);
+            }
+            Map<String, Double> cos = new java.util.LinkedHashMap<>();
+            List<String> names = new ArrayList<>(specs.keySet());
+            for (int a = 0; a < names.size(); a++) {
+                for (int b = a + 1; b < names.size(); b++) {
+                    cos.put(names.get(a) + " ~ " + names.get(b),
+                            Analyses.cosine(specs.get(names.get(a)), specs.get(names.get(b))));
+                }
+            }
+            results.phases.put(task.name(), ph);
+            results.topTokens.put(task.name(), top);
+            results.cosines.put(task.name(), cos);
+        }
+        if (points.size() >= 3) {
+            double[][] xy = Analyses.pca2(points);
+            for (int i = 0; i < labels.size(); i++) {
+                results.geometry.put(labels.get(i), xy[i]);
+            }
+        }
     }
 
     private double accuracy(XpatchContext cx, TaskData task, List<TaskItem> items, Modality query, float[] vector,

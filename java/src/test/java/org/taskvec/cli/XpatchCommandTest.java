@@ -15,9 +15,11 @@ class XpatchCommandTest {
     void aSmallRunOnTheTinyModelWritesEveryOutputFile(@TempDir Path out) throws Exception {
         CliTest.Run r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
                 TestModels.tinyProjector().toString(), "--tasks", "country-capital,food-color", "--seeds", "2",
-                "--max-test", "3", "--threads", String.valueOf(TestModels.threads()), "--out", out.toString());
+                "--max-test", "3", "--lens-prompts", "4", "--threads", String.valueOf(TestModels.threads()),
+                "--out", out.toString());
         assertEquals(0, r.code(), r.err());
-        for (String f : new String[] {"results.json", "results.csv", "report.md"}) {
+        for (String f : new String[] {"results.json", "results.csv", "report.md", "layer-sweep.png",
+                "lens-country-capital.png", "lens-food-color.png", "geometry.png"}) {
             assertTrue(Files.size(out.resolve(f)) > 0, f);
         }
         JsonNode j = new ObjectMapper().readTree(out.resolve("results.json").toFile());
@@ -36,6 +38,18 @@ class XpatchCommandTest {
             }
         }
         assertTrue(j.get("timing").get("predictions").asLong() > 0);
+        JsonNode phases = j.get("logit_lens_phases").get("country-capital").get("text");
+        assertEquals(4, phases.get("prompts").asInt());
+        for (int l = 0; l < 4; l++) {
+            double sum = phases.get("input").get(l).asDouble() + phases.get("task").get(l).asDouble()
+                    + phases.get("answer").get(l).asDouble();
+            assertEquals(1.0, sum, 1e-6, "relative probabilities sum to one at layer " + l);
+        }
+        double cos = j.get("cosine_between_specifications").get("food-color").get("text ~ instruction").asDouble();
+        assertTrue(cos >= -1 && cos <= 1);
+        // 2 tasks x (2 text seeds + instruction) points
+        assertEquals(6, j.get("geometry_2d").size());
+        javax.imageio.ImageIO.read(out.resolve("geometry.png").toFile()).getWidth();
         String report = Files.readString(out.resolve("report.md"));
         assertTrue(report.contains("| condition | Capital | Color | **Avg** |"), report);
         assertTrue(report.contains("Text Examples Patch (xPatch)"), report);
