@@ -22,6 +22,12 @@ public final class TestModels {
                 if (!Files.exists(tiny.resolve(ModelSynthesizer.PROJECTOR_FILE))) {
                     new ModelSynthesizer(ModelShape.TINY, ModelSynthesizer.DEFAULT_SEED).writeAll(tiny);
                 }
+                // A second text model of the tiny shape with other weights: the "base LLM" of LLM->VLM runs.
+                Path llm = dir.resolve("tiny-llm");
+                if (!Files.exists(llm.resolve(ModelSynthesizer.MODEL_FILE))) {
+                    Files.createDirectories(llm);
+                    new ModelSynthesizer(ModelShape.TINY, 99).writeTextModel(llm.resolve(ModelSynthesizer.MODEL_FILE));
+                }
                 // A second tiny model of another width: its projector does not fit the first model.
                 Path wide = dir.resolve("tiny-wide");
                 if (!Files.exists(wide.resolve(ModelSynthesizer.PROJECTOR_FILE))) {
@@ -42,6 +48,10 @@ public final class TestModels {
 
     public static Path tinyProjector() {
         return dir().resolve("tiny").resolve(ModelSynthesizer.PROJECTOR_FILE);
+    }
+
+    public static Path tinyLlm() {
+        return dir().resolve("tiny-llm").resolve(ModelSynthesizer.MODEL_FILE);
     }
 
     public static Path wideModel() {

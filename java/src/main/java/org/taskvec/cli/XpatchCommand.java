@@ -27,6 +27,10 @@ final class XpatchCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
+    @Option(names = "--llm", paramLabel = "M2", description = "the VLM's base LLM (same width and depth): adds the "
+            + "LLM->VLM condition")
+    Path llm;
+
     @Option(names = "--data", paramLabel = "DIR", description = "tasks in the paper's format (annotations/{task}_{val,test}.json); default: built-in data")
     Path data;
 
@@ -76,7 +80,8 @@ final class XpatchCommand implements Callable<Integer> {
         if (seeds < 1) {
             throw new org.taskvec.engine.InvalidInputException("--seeds must be >= 1");
         }
-        List<Condition> conds = conditions.isEmpty() ? List.of(Condition.values())
+        List<Condition> conds = conditions.isEmpty()
+                ? (llm != null ? List.of(Condition.values()) : Condition.withoutSecondModel())
                 : conditions.stream().map(Condition::parse).toList();
         List<Integer> seedList = java.util.stream.IntStream.rangeClosed(1, seeds).boxed().toList();
         try (Model model = modelOptions.load()) {
@@ -100,8 +105,10 @@ final class XpatchCommand implements Callable<Integer> {
             if (threads != null) {
                 sp = sp.withThreads(threads);
             }
-            try (Session session = model.newSession(sp)) {
-                XpatchResults r = new XpatchRunner(model, session, config,
+            try (Session session = model.newSession(sp);
+                 Model llmModel = llm == null ? null : Model.load(llm);
+                 Session llmSession = llmModel == null ? null : llmModel.newSession(sp)) {
+                XpatchResults r = new XpatchRunner(model, session, llmSession, config,
                         msg -> System.err.print("\r\033[K[xpatch] " + msg),
                         noCache ? null : org.taskvec.synth.GeneratedModels.cacheDir().resolve("vectors"))
                         .run(taskData);

@@ -25,10 +25,12 @@ public enum Condition {
     /** instruction vector patched on the bare image query */
     INSTRUCTION_PATCH("Instruction Patch", null, Modality.IMAGE, Kind.INSTRUCTION),
     /** mean of the text-examples and instruction vectors patched on the bare image query */
-    ENSEMBLE_PATCH("Ensemble Patch", Modality.TEXT, Modality.IMAGE, Kind.ENSEMBLE);
+    ENSEMBLE_PATCH("Ensemble Patch", Modality.TEXT, Modality.IMAGE, Kind.ENSEMBLE),
+    /** text-examples task vector of a second model (the VLM's base LLM) patched on the VLM's bare image query */
+    LLM_VLM_PATCH("LLM->VLM xPatch", Modality.TEXT, Modality.IMAGE, Kind.OTHER_MODEL);
 
     /** How the task reaches the query. */
-    public enum Kind { NONE, PROMPT, PATCH, INSTRUCTION, ENSEMBLE }
+    public enum Kind { NONE, PROMPT, PATCH, INSTRUCTION, ENSEMBLE, OTHER_MODEL }
 
     public final String title;
     public final Modality examples;
@@ -50,6 +52,11 @@ public enum Condition {
     /** Whether the condition needs image examples at all. */
     public boolean usesImageExamples() {
         return examples == Modality.IMAGE;
+    }
+
+    /** The conditions of a run without a second model (all but LLM->VLM). */
+    public static java.util.List<Condition> withoutSecondModel() {
+        return java.util.Arrays.stream(values()).filter(c -> c.kind != Kind.OTHER_MODEL).toList();
     }
 
     public String key() {

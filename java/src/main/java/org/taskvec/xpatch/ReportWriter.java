@@ -97,6 +97,13 @@ public final class ReportWriter {
                     "| %s | %s | %.3f |%n", task, pair, c))));
             md.append('\n');
         }
+        if (!r.llmCosine().isEmpty()) {
+            md.append("## LLM -> VLM\n\nCosine similarity between the LLM's and the VLM's text-examples task vectors "
+                    + "at the chosen layer (first seed; the paper: 0.95 Vicuna vs LLaVA-1.5, 0.89 Mistral vs Idefics2)"
+                    + ":\n\n| task | cosine |\n|---|---|\n");
+            r.llmCosine().forEach((t, c) -> md.append(String.format(Locale.ROOT, "| %s | %.3f |%n", t, c)));
+            md.append('\n');
+        }
         if (!r.geometry().isEmpty()) {
             java.util.Map<String, java.util.List<double[]>> groups = new java.util.LinkedHashMap<>();
             r.geometry().forEach((label, xy) -> groups.computeIfAbsent(label.replaceAll(" / seed \\d+$", ""),
@@ -204,6 +211,7 @@ public final class ReportWriter {
         root.putPOJO("top_lens_tokens", r.topTokens());
         root.putPOJO("cosine_between_specifications", r.cosines());
         root.putPOJO("geometry_2d", r.geometry());
+        root.putPOJO("llm_vlm_cosine", r.llmCosine());
         ObjectNode timing = root.putObject("timing");
         timing.put("seconds", r.seconds());
         timing.put("predictions", r.predictions());

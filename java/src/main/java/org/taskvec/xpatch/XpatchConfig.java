@@ -33,7 +33,7 @@ public record XpatchConfig(List<String> tasks, List<Condition> conditions, int l
     }
 
     public static XpatchConfig paperDefaults(boolean severalImages) {
-        return new XpatchConfig(PaperTasks.NAMES, List.of(Condition.values()), -1, List.of(1, 2, 3), 5, 1, true,
+        return new XpatchConfig(PaperTasks.NAMES, Condition.withoutSecondModel(), -1, List.of(1, 2, 3), 5, 1, true,
                 severalImages, 0, 30);
     }
 }

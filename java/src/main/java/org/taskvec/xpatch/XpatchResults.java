@@ -26,6 +26,8 @@ public final class XpatchResults {
     final Map<String, Map<String, List<String>>> topTokens = new LinkedHashMap<>();
     /** task -> "spec a ~ spec b" -> cosine similarity at the chosen layer (seed 1). */
     final Map<String, Map<String, Double>> cosines = new LinkedHashMap<>();
+    /** task -> cosine between the LLM's and the VLM's text-examples vectors at the chosen layer (first seed). */
+    final Map<String, Double> llmCosine = new LinkedHashMap<>();
     /** 2-D projection of every vector at the chosen layer: label "task / spec / seed" -> (x, y). */
     final Map<String, double[]> geometry = new LinkedHashMap<>();
     double seconds;
@@ -49,6 +51,10 @@ public final class XpatchResults {
 
     public Map<String, Map<String, Double>> cosines() {
         return cosines;
+    }
+
+    public Map<String, Double> llmCosine() {
+        return llmCosine;
     }
 
     public Map<String, double[]> geometry() {

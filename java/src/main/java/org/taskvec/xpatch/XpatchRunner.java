@@ -25,6 +25,7 @@ public final class XpatchRunner {
     private final XpatchConfig config;
     private final Consumer<String> sink;
     private final java.nio.file.Path cacheDir;
+    private final Session llmSession;
     private Progress progress;
 
     /**
@@ -33,6 +34,28 @@ public final class XpatchRunner {
      */
     public XpatchRunner(Model model, Session session, XpatchConfig config, Consumer<String> progress,
                         java.nio.file.Path cacheDir) {
+        this(model, session, null, config, progress, cacheDir);
+    }
+
+    /**
+     * @param llmSession a session of a second model of the same width (the VLM's base LLM) for the LLM->VLM
+     *     condition, or null
+     */
+    public XpatchRunner(Model model, Session session, Session llmSession, XpatchConfig config,
+                        Consumer<String> progress, java.nio.file.Path cacheDir) {
+        if (config.conditions().contains(Condition.LLM_VLM_PATCH)) {
+            if (llmSession == null) {
+                throw new org.taskvec.engine.InvalidInputException("the llm-vlm-patch condition needs a second model "
+                        + "(--llm)");
+            }
+            if (llmSession.model().embeddingSize() != model.embeddingSize()
+                    || llmSession.model().layers() != model.layers()) {
+                throw new org.taskvec.engine.InvalidInputException("the LLM (" + llmSession.model().layers()
+                        + " layers, width " + llmSession.model().embeddingSize() + ") does not match the VLM ("
+                        + model.layers() + " layers, width " + model.embeddingSize() + ")");
+            }
+        }
+        this.llmSession = llmSession;
         this.model = model;
         this.session = session;
         this.config = config;
@@ -59,6 +82,7 @@ public final class XpatchRunner {
                 && c.kind != Condition.Kind.PROMPT) || config.layer() < 0;
         boolean needImage = config.severalImages() && config.conditions().stream()
                 .anyMatch(c -> c.examples == Modality.IMAGE && c.kind == Condition.Kind.PATCH);
+        boolean needLlm = config.conditions().contains(Condition.LLM_VLM_PATCH);
         boolean needInstruction = config.conditions().stream()
                 .anyMatch(c -> c.kind == Condition.Kind.INSTRUCTION || c.kind == Condition.Kind.ENSEMBLE);
 
@@ -67,7 +91,7 @@ public final class XpatchRunner {
         for (TaskData task : tasks) {
             int nTest = config.maxTestItems() > 0 ? Math.min(config.maxTestItems(), task.test().size())
                     : task.test().size();
-            units += (long) config.seeds().size() * ((needText ? 1 : 0) + (needImage ? 1 : 0));
+            units += (long) config.seeds().size() * ((needText ? 1 : 0) + (needImage ? 1 : 0) + (needLlm ? 1 : 0));
             units += (long) config.conditions().size() * config.seeds().size() * nTest;
             units += config.layer() < 0 ? (long) model.layers() * task.val().size() : 0;
         }
@@ -77,8 +101,19 @@ public final class XpatchRunner {
         VectorCache cache = new VectorCache(cacheDir, model.path());
         Map<Key, float[][]> vectors = new HashMap<>();
         Map<String, float[][]> instructions = new HashMap<>();
+        Map<Key, float[][]> llmVectors = new HashMap<>();
+        VectorCache llmCache = needLlm ? new VectorCache(cacheDir, llmSession.model().path()) : null;
+        XpatchContext llmCx = needLlm ? new XpatchContext(llmSession.model(), llmSession) : null;
         for (TaskData task : tasks) {
             String fp = fingerprint(task);
+            if (needLlm) {
+                for (int seed : config.seeds()) {
+                    String key = fp + "|examples|" + Modality.TEXT + "|seed " + seed + "|n " + config.nExamples();
+                    llmVectors.put(new Key(task.name(), Modality.TEXT, seed), llmCache.get(key,
+                            () -> TaskVectors.fromExamples(llmCx, task, Modality.TEXT, config.nExamples(), seed)));
+                    progress.step("extracted " + task.name() + " text examples in the LLM, seed " + seed);
+                }
+            }
             for (int seed : config.seeds()) {
                 for (Modality m : new Modality[] {Modality.TEXT, Modality.IMAGE}) {
                     if (m == Modality.TEXT ? !needText : !needImage) {
@@ -119,6 +154,14 @@ public final class XpatchRunner {
                     + model.layers() + " layers");
         }
         results.chosenLayer = layer;
+        if (needLlm) {
+            for (TaskData task : tasks) {
+                int seed = config.seeds().get(0);
+                results.llmCosine.put(task.name(), Analyses.cosine(
+                        llmVectors.get(new Key(task.name(), Modality.TEXT, seed))[layer],
+                        vectors.get(new Key(task.name(), Modality.TEXT, seed))[layer]));
+            }
+        }
         if (config.lensPrompts() > 0) {
             analyse(cx, tasks, vectors, instructions, layer, results);
         }
@@ -143,6 +186,8 @@ public final class XpatchRunner {
                                 vectors.get(new Key(task.name(), c.examples, seed))[layer], layer, results);
                         case INSTRUCTION -> count(cx, task, test, c.query, instructions.get(task.name())[layer],
                                 layer, results);
+                        case OTHER_MODEL -> count(cx, task, test, c.query,
+                                llmVectors.get(new Key(task.name(), Modality.TEXT, seed))[layer], layer, results);
                         case ENSEMBLE -> count(cx, task, test, c.query, TaskVectors.mean(
                                 new float[][] {vectors.get(new Key(task.name(), Modality.TEXT, seed))[layer]},
                                 new float[][] {instructions.get(task.name())[layer]})[0], layer, results);

@@ -60,6 +60,27 @@ class XpatchCommandTest {
     }
 
     @Test
+    void llmToVlmTransferReportsCosines(@TempDir Path out) throws Exception {
+        CliTest.Run r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--llm", TestModels.tinyLlm().toString(), "--tasks",
+                "food-color", "--conditions", "text-examples-patch,llm-vlm-patch", "--seeds", "1", "--layer", "2",
+                "--max-test", "3", "--lens-prompts", "0", "--threads", String.valueOf(TestModels.threads()),
+                "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        assertEquals(2, j.get("chosen_layer").asInt());
+        assertEquals(0, j.get("layer_sweep_val_accuracy").size(), "a given layer is not swept");
+        double cos = j.get("llm_vlm_cosine").get("food-color").asDouble();
+        assertTrue(cos > -1 && cos < 1, "different weights give different vectors: " + cos);
+        assertTrue(Files.readString(out.resolve("report.md")).contains("LLM->VLM xPatch"));
+        CliTest.Run bad = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--llm", TestModels.wideModel().toString(), "--tasks",
+                "food-color", "--out", out.toString());
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("does not match the VLM"), bad.err());
+    }
+
+    @Test
     void badSettingsAreOneLineErrors(@TempDir Path out) {
         CliTest.Run r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
                 TestModels.tinyProjector().toString(), "--conditions", "telepathy", "--out", out.toString());
