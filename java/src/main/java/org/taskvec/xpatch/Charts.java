@@ -66,4 +66,24 @@ final class Charts {
         chart.getXYPlot().setBackgroundPaint(Color.WHITE);
         ChartUtils.saveChartAsPNG(png.toFile(), chart, 800, 640);
     }
+
+    /** The sample-efficiency figure: accuracy against the number of examples, with and without the instruction. */
+    static void scan(Path png, Map<Integer, double[]> scan) throws IOException {
+        XYSeries examples = new XYSeries("examples only");
+        XYSeries ensemble = new XYSeries("examples + instruction");
+        scan.forEach((n, acc) -> {
+            if (!Double.isNaN(acc[0])) {
+                examples.add((double) n, acc[0]);
+            }
+            ensemble.add((double) n, acc[1]);
+        });
+        XYSeriesCollection data = new XYSeriesCollection();
+        data.addSeries(examples);
+        data.addSeries(ensemble);
+        JFreeChart chart = ChartFactory.createXYLineChart("Sample efficiency", "examples n", "accuracy", data,
+                PlotOrientation.VERTICAL, true, false, false);
+        chart.getXYPlot().setBackgroundPaint(Color.WHITE);
+        chart.getXYPlot().getRangeAxis().setRange(0, 1);
+        ChartUtils.saveChartAsPNG(png.toFile(), chart, 800, 500);
+    }
 }

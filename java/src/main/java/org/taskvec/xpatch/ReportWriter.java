@@ -97,6 +97,16 @@ public final class ReportWriter {
                     "| %s | %s | %.3f |%n", task, pair, c))));
             md.append('\n');
         }
+        if (!r.scan().isEmpty()) {
+            md.append("## Sample efficiency (instruction ensembles)\n\nText-examples vectors averaged over a seeded subset "
+                    + "of the validation prompts (n examples in all), patched alone and as a 50/50 ensemble with the "
+                    + "instruction vector (n = 0: the instruction alone); image queries, mean over tasks.\n\n"
+                    + "| examples n | examples only | ensemble |\n|---|---|---|\n");
+            r.scan().forEach((n, acc) -> md.append(String.format(Locale.ROOT, "| %d | %s | %.3f |%n", n,
+                    Double.isNaN(acc[0]) ? "–" : String.format(Locale.ROOT, "%.3f", acc[0]), acc[1])));
+            md.append("\n![sample efficiency](sample-efficiency.png)\n\n");
+            Charts.scan(out.resolve("sample-efficiency.png"), r.scan());
+        }
         if (!r.llmCosine().isEmpty()) {
             md.append("## LLM -> VLM\n\nCosine similarity between the LLM's and the VLM's text-examples task vectors "
                     + "at the chosen layer (first seed; the paper: 0.95 Vicuna vs LLaVA-1.5, 0.89 Mistral vs Idefics2)"
@@ -212,6 +222,14 @@ public final class ReportWriter {
         root.putPOJO("cosine_between_specifications", r.cosines());
         root.putPOJO("geometry_2d", r.geometry());
         root.putPOJO("llm_vlm_cosine", r.llmCosine());
+        ObjectNode scan = root.putObject("sample_efficiency");
+        r.scan().forEach((n, acc) -> {
+            ObjectNode o = scan.putObject(String.valueOf(n));
+            if (!Double.isNaN(acc[0])) {
+                o.put("examples", acc[0]);
+            }
+            o.put("ensemble", acc[1]);
+        });
         ObjectNode timing = root.putObject("timing");
         timing.put("seconds", r.seconds());
         timing.put("predictions", r.predictions());

@@ -74,6 +74,21 @@ public final class TaskVectors {
         return sum;
     }
 
+    /** [prompt][width]: the per-prompt vectors at one layer (one prompt per validation item), before averaging. */
+    static float[][] perPrompt(XpatchContext cx, TaskData task, Modality modality, int nExamples, long seed,
+                               int layer) {
+        List<TaskItem> val = task.val();
+        float[][] out = new float[val.size()][];
+        for (int i = 0; i < val.size(); i++) {
+            var prompt = IclPrompts.build(examplesFor(val, i, nExamples, seed), modality, val.get(i), modality,
+                    it -> cx.image(task, it));
+            RunResult r = HookedRun.run(cx.session, prompt, Hooks.create()
+                    .capture("blocks." + layer + ".resid_post", IclPrompts.taskVectorPosition(true)));
+            out[i] = r.captures().get(0).last();
+        }
+        return out;
+    }
+
     /** [layer][width]: the residual at the instruction's final ":" (one forward pass). */
     static float[][] fromInstruction(XpatchContext cx, String instruction) {
         int nLayer = cx.model.layers();

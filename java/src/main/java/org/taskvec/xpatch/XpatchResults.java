@@ -28,6 +28,11 @@ public final class XpatchResults {
     final Map<String, Map<String, Double>> cosines = new LinkedHashMap<>();
     /** task -> cosine between the LLM's and the VLM's text-examples vectors at the chosen layer (first seed). */
     final Map<String, Double> llmCosine = new LinkedHashMap<>();
+    /**
+     * Sample-efficiency scan (first seed, chosen layer): examples n (0 = instruction only) -> accuracy of
+     * text-examples patching without ("examples") and with ("ensemble") the instruction, mean over tasks.
+     */
+    final Map<Integer, double[]> scan = new java.util.TreeMap<>();
     /** 2-D projection of every vector at the chosen layer: label "task / spec / seed" -> (x, y). */
     final Map<String, double[]> geometry = new LinkedHashMap<>();
     double seconds;
@@ -51,6 +56,11 @@ public final class XpatchResults {
 
     public Map<String, Map<String, Double>> cosines() {
         return cosines;
+    }
+
+    /** n -> {examples-only accuracy (NaN at n = 0), ensemble accuracy} */
+    public Map<Integer, double[]> scan() {
+        return scan;
     }
 
     public Map<String, Double> llmCosine() {

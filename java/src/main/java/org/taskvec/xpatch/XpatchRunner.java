@@ -165,6 +165,9 @@ public final class XpatchRunner {
         if (config.lensPrompts() > 0) {
             analyse(cx, tasks, vectors, instructions, layer, results);
         }
+        if (config.conditions().contains(Condition.ENSEMBLE_PATCH)) {
+            scan(cx, tasks, instructions, layer, results);
+        }
 
         // 3. every condition on the test split
         for (TaskData task : tasks) {
@@ -249,6 +252,50 @@ public final class XpatchRunner {
             for (int i = 0; i < labels.size(); i++) {
                 results.geometry.put(labels.get(i), xy[i]);
             }
+        }
+    }
+
+    /**
+     * The paper's sample-efficiency scan: the per-prompt text-examples vectors are kept, and for r = 1..R a seeded
+     * random subset of r of them (n = r x nExamples examples) is averaged, then patched alone and as a 50/50 ensemble
+     * with the instruction vector; n = 0 is the instruction alone. Image queries of the test split, first seed.
+     */
+    private void scan(XpatchContext cx, List<TaskData> tasks, Map<String, float[][]> instructions, int layer,
+                      XpatchResults results) {
+        int seed = config.seeds().get(0);
+        int maxR = Math.min(6, tasks.stream().mapToInt(t -> t.val().size()).min().orElse(0));
+        double[][] sums = new double[maxR + 1][2];
+        for (TaskData task : tasks) {
+            sink.accept("sample-efficiency scan: " + task.name());
+            float[][] prompts = TaskVectors.perPrompt(cx, task, Modality.TEXT, config.nExamples(), seed, layer);
+            float[] inst = instructions.get(task.name())[layer];
+            List<TaskItem> test = config.maxTestItems() > 0 && task.test().size() > config.maxTestItems()
+                    ? task.test().subList(0, config.maxTestItems()) : task.test();
+            sums[0][1] += accuracy(cx, task, test, Modality.IMAGE, inst, layer, results);
+            List<Integer> order = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                order.add(i);
+            }
+            java.util.Collections.shuffle(order, new java.util.Random(seed * 31L + task.name().hashCode()));
+            for (int r = 1; r <= maxR; r++) {
+                float[] mean = new float[inst.length];
+                for (int k = 0; k < r; k++) {
+                    float[] v = prompts[order.get(k)];
+                    for (int d = 0; d < mean.length; d++) {
+                        mean[d] += v[d] / r;
+                    }
+                }
+                float[] ensemble = new float[inst.length];
+                for (int d = 0; d < mean.length; d++) {
+                    ensemble[d] = (mean[d] + inst[d]) / 2f;
+                }
+                sums[r][0] += accuracy(cx, task, test, Modality.IMAGE, mean, layer, results);
+                sums[r][1] += accuracy(cx, task, test, Modality.IMAGE, ensemble, layer, results);
+            }
+        }
+        for (int r = 0; r <= maxR; r++) {
+            results.scan.put(r * config.nExamples(), new double[] {r == 0 ? Double.NaN : sums[r][0] / tasks.size(),
+                    sums[r][1] / tasks.size()});
         }
     }
 

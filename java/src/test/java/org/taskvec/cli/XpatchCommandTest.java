@@ -19,7 +19,7 @@ class XpatchCommandTest {
                 "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         for (String f : new String[] {"results.json", "results.csv", "report.md", "layer-sweep.png",
-                "lens-country-capital.png", "lens-food-color.png", "geometry.png"}) {
+                "lens-country-capital.png", "lens-food-color.png", "geometry.png", "sample-efficiency.png"}) {
             assertTrue(Files.size(out.resolve(f)) > 0, f);
         }
         JsonNode j = new ObjectMapper().readTree(out.resolve("results.json").toFile());
@@ -47,6 +47,11 @@ class XpatchCommandTest {
         }
         double cos = j.get("cosine_between_specifications").get("food-color").get("text ~ instruction").asDouble();
         assertTrue(cos >= -1 && cos <= 1);
+        // sample efficiency: n = 0 (instruction only), 5, ..., 30
+        JsonNode scan = j.get("sample_efficiency");
+        assertEquals(7, scan.size());
+        assertFalse(scan.get("0").has("examples"));
+        assertTrue(scan.get("30").has("examples") && scan.get("30").has("ensemble"));
         // 2 tasks x (2 text seeds + instruction) points
         assertEquals(6, j.get("geometry_2d").size());
         javax.imageio.ImageIO.read(out.resolve("geometry.png").toFile()).getWidth();
