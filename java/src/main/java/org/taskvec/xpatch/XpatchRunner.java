@@ -134,15 +134,25 @@ public final class XpatchRunner {
         // 2. the layer: given, or the best mean validation accuracy of text-examples patching (ties: lowest layer)
         int layer = config.layer();
         if (layer < 0) {
+            // query by query, all layers back to back: the query's prefix is evaluated once, then one token per layer
             int seed = config.seeds().get(0);
+            double[] sum = new double[model.layers()];
+            for (TaskData task : tasks) {
+                float[][] v = vectors.get(new Key(task.name(), Modality.TEXT, seed));
+                int[] correct = new int[model.layers()];
+                for (TaskItem item : task.val()) {
+                    Prompt p = IclPrompts.query(item, Modality.IMAGE, it -> cx.image(task, it));
+                    for (int l = 0; l < model.layers(); l++) {
+                        correct[l] += predictCorrect(cx, p, item, v[l], l, results, "layer sweep " + task.name());
+                    }
+                }
+                for (int l = 0; l < model.layers(); l++) {
+                    sum[l] += (double) correct[l] / task.val().size();
+                }
+            }
             double best = -1;
             for (int l = 0; l < model.layers(); l++) {
-                double sum = 0;
-                for (TaskData task : tasks) {
-                    float[] v = vectors.get(new Key(task.name(), Modality.TEXT, seed))[l];
-                    sum += accuracy(cx, task, task.val(), Modality.IMAGE, v, l, results);
-                }
-                double mean = sum / tasks.size();
+                double mean = sum[l] / tasks.size();
                 results.sweep.put(l, mean);
                 if (mean > best) {
                     best = mean;
@@ -169,33 +179,55 @@ public final class XpatchRunner {
             scan(cx, tasks, instructions, layer, results);
         }
 
-        // 3. every condition on the test split
+        // 3. every condition on the test split. The variants of one bare query (plain and every patched vector,
+        // every seed) run back to back, so its prefix (and image) is evaluated once and each variant costs one token.
         for (TaskData task : tasks) {
             List<TaskItem> test = config.maxTestItems() > 0 && task.test().size() > config.maxTestItems()
                     ? task.test().subList(0, config.maxTestItems()) : task.test();
+            Map<String, int[]> correct = new java.util.LinkedHashMap<>(); // "condition|seed" -> {correct}
             for (Condition c : config.conditions()) {
                 for (int seed : config.seeds()) {
-                    if (c.usesImageExamples() && !config.severalImages()) {
+                    correct.put(c.name() + "|" + seed, new int[1]);
+                }
+            }
+            for (Modality queryModality : new Modality[] {Modality.TEXT, Modality.IMAGE}) {
+                List<Condition> bare = config.conditions().stream().filter(c -> c.query == queryModality
+                        && c.kind != Condition.Kind.PROMPT && applicable(c)).toList();
+                if (bare.isEmpty()) {
+                    continue;
+                }
+                for (TaskItem item : test) {
+                    Prompt p = IclPrompts.query(item, queryModality, it -> cx.image(task, it));
+                    for (Condition c : bare) {
+                        for (int seed : config.seeds()) {
+                            float[] v = switch (c.kind) {
+                                case NONE -> null;
+                                case PATCH -> vectors.get(new Key(task.name(), c.examples, seed))[layer];
+                                case INSTRUCTION -> instructions.get(task.name())[layer];
+                                case OTHER_MODEL -> llmVectors.get(new Key(task.name(), Modality.TEXT, seed))[layer];
+                                case ENSEMBLE -> TaskVectors.mean(
+                                        new float[][] {vectors.get(new Key(task.name(), Modality.TEXT, seed))[layer]},
+                                        new float[][] {instructions.get(task.name())[layer]})[0];
+                                default -> throw new IllegalStateException(c.toString());
+                            };
+                            correct.get(c.name() + "|" + seed)[0] += predictCorrect(cx, p, item, v, layer, results,
+                                    c.key() + " " + task.name());
+                        }
+                    }
+                }
+            }
+            for (Condition c : config.conditions()) {
+                for (int seed : config.seeds()) {
+                    if (!applicable(c)) {
                         for (int k = 0; k < test.size(); k++) {
                             progress.step(c.key() + " on " + task.name() + ": not applicable");
                         }
                         results.rows.add(new XpatchResults.Row(c, task.name(), seed, layer, 0, 0, false));
                         continue;
                     }
-                    int correct = switch (c.kind) {
-                        case NONE -> count(cx, task, test, c.query, null, layer, results);
-                        case PROMPT -> countPrompted(cx, task, test, c, seed, results);
-                        case PATCH -> count(cx, task, test, c.query,
-                                vectors.get(new Key(task.name(), c.examples, seed))[layer], layer, results);
-                        case INSTRUCTION -> count(cx, task, test, c.query, instructions.get(task.name())[layer],
-                                layer, results);
-                        case OTHER_MODEL -> count(cx, task, test, c.query,
-                                llmVectors.get(new Key(task.name(), Modality.TEXT, seed))[layer], layer, results);
-                        case ENSEMBLE -> count(cx, task, test, c.query, TaskVectors.mean(
-                                new float[][] {vectors.get(new Key(task.name(), Modality.TEXT, seed))[layer]},
-                                new float[][] {instructions.get(task.name())[layer]})[0], layer, results);
-                    };
-                    results.rows.add(new XpatchResults.Row(c, task.name(), seed, layer, correct, test.size(), true));
+                    int n = c.kind == Condition.Kind.PROMPT ? countPrompted(cx, task, test, c, seed, results)
+                            : correct.get(c.name() + "|" + seed)[0];
+                    results.rows.add(new XpatchResults.Row(c, task.name(), seed, layer, n, test.size(), true));
                 }
             }
         }
@@ -304,16 +336,27 @@ public final class XpatchRunner {
         return (double) count(cx, task, items, query, vector, layer, results) / items.size();
     }
 
+    private boolean applicable(Condition c) {
+        return !(c.usesImageExamples() && !config.severalImages());
+    }
+
+    /** One prediction of a bare query (patched with vector at layer, or plain): 1 when correct. */
+    private int predictCorrect(XpatchContext cx, Prompt p, TaskItem item, float[] vector, int layer,
+                               XpatchResults results, String what) {
+        String prediction = Predictor.predict(cx, p, vector, layer, config.maxNewTokens());
+        results.predictions++;
+        progress.step(what);
+        return Correctness.correct(prediction, item.output(), config.caseSensitive()) ? 1 : 0;
+    }
+
     /** Bare queries, patched with vector at layer (or plain when vector is null). */
     private int count(XpatchContext cx, TaskData task, List<TaskItem> items, Modality query, float[] vector,
                       int layer, XpatchResults results) {
         int correct = 0;
         for (TaskItem item : items) {
             Prompt p = IclPrompts.query(item, query, it -> cx.image(task, it));
-            String prediction = Predictor.predict(cx, p, vector, layer, config.maxNewTokens());
-            results.predictions++;
-            progress.step((vector == null ? "plain" : "patched layer " + layer) + " " + task.name());
-            correct += Correctness.correct(prediction, item.output(), config.caseSensitive()) ? 1 : 0;
+            correct += predictCorrect(cx, p, item, vector, layer, results,
+                    (vector == null ? "plain " : "patched layer " + layer + " ") + task.name());
         }
         return correct;
     }
