@@ -76,6 +76,8 @@ typedef struct tv_model_params {
     const char * mmproj_path;    // vision projector (mmproj GGUF) or NULL
     bool         mmproj_use_gpu; // run the projector on a GPU when one is used (default true)
     int32_t      mmproj_threads; // threads for image encoding (default 4)
+    int64_t      image_cache_bytes; // encoded images kept for reuse across prompts and sessions (default 512 MiB;
+                                    // 0 = off); an image met again is not encoded again
 } tv_model_params;
 
 TV_API tv_model_params tv_model_default_params(void);
@@ -100,6 +102,8 @@ TV_API bool    tv_model_is_eog(const tv_model * model, int32_t token);
 TV_API bool    tv_model_has_projector(const tv_model * model);
 // Number of tokens one image of w x h pixels becomes (-1 if no projector or on error).
 TV_API int32_t tv_model_image_tokens(tv_model * model, int32_t w, int32_t h);
+// Counters of the encoded-image cache: images served from it, and images encoded.
+TV_API void    tv_model_image_cache_stats(tv_model * model, int64_t * hits, int64_t * misses);
 // The marker that stands for an image in tv_prompt_add_text_with_markers ("<__media__>").
 TV_API const char * tv_media_marker(void);
 

@@ -98,6 +98,7 @@ extern "C" TV_API tv_model_params tv_model_default_params(void) {
     p.mmproj_path = nullptr;
     p.mmproj_use_gpu = true;
     p.mmproj_threads = 4;
+    p.image_cache_bytes = (int64_t) 512 << 20;
     return p;
 }
 
@@ -120,6 +121,7 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
         auto * m = new tv_model();
         m->model = lm;
         m->path = path;
+        m->image_cache_limit = params.image_cache_bytes > 0 ? (size_t) params.image_cache_bytes : 0;
         m->vocab = llama_model_get_vocab(lm);
         if (params.mmproj_path != nullptr) {
             mtmd_context_params cp = mtmd_context_params_default();
@@ -172,6 +174,16 @@ extern "C" TV_API int32_t tv_model_token_bos(const tv_model * m) { return llama_
 extern "C" TV_API int32_t tv_model_token_eos(const tv_model * m) { return llama_vocab_eos(m->vocab); }
 extern "C" TV_API bool tv_model_add_bos(const tv_model * m) { return llama_vocab_get_add_bos(m->vocab); }
 extern "C" TV_API bool tv_model_has_projector(const tv_model * m) { return m->mtmd != nullptr; }
+
+extern "C" TV_API void tv_model_image_cache_stats(tv_model * m, int64_t * hits, int64_t * misses) {
+    std::lock_guard<std::mutex> lock(m->mtmd_mutex);
+    if (hits != nullptr) {
+        *hits = m->image_hits;
+    }
+    if (misses != nullptr) {
+        *misses = m->image_misses;
+    }
+}
 
 extern "C" TV_API bool tv_model_is_eog(const tv_model * m, int32_t token) {
     return token >= 0 && token < llama_vocab_n_tokens(m->vocab) && llama_vocab_is_eog(m->vocab, token);
@@ -636,13 +648,35 @@ uint64_t image_key(uint64_t digest, int32_t row) { return (digest ^ 0x9e3779b97f
 tv_status decode_image(tv_session * s, const unit & u) {
     std::vector<float> embd;
     {
-        std::lock_guard<std::mutex> lock(s->model->mtmd_mutex);
-        if (mtmd_encode_chunk(s->model->mtmd, u.chunk) != 0) {
-            return fail(TV_ERR_IMAGE, "the projector failed to encode an image");
+        tv_model * m = s->model;
+        std::lock_guard<std::mutex> lock(m->mtmd_mutex);
+        const size_t n = (size_t) llama_model_n_embd_inp(m->model) * (size_t) u.n_tokens;
+        const uint64_t key = u.digest ^ ((uint64_t) u.n_tokens << 48);
+        auto hit = m->image_cache.find(key);
+        if (hit != m->image_cache.end() && hit->second.embd.size() == n) {
+            embd = hit->second.embd;
+            m->image_lru.splice(m->image_lru.end(), m->image_lru, hit->second.lru);
+            m->image_hits++;
+        } else {
+            if (mtmd_encode_chunk(m->mtmd, u.chunk) != 0) {
+                return fail(TV_ERR_IMAGE, "the projector failed to encode an image");
+            }
+            const float * out = mtmd_get_output_embd(m->mtmd);
+            embd.assign(out, out + n);
+            m->image_misses++;
+            const size_t bytes = n * sizeof(float);
+            if (bytes <= m->image_cache_limit) {
+                while (m->image_cache_bytes + bytes > m->image_cache_limit && !m->image_lru.empty()) {
+                    auto old = m->image_cache.find(m->image_lru.front());
+                    m->image_cache_bytes -= old->second.embd.size() * sizeof(float);
+                    m->image_cache.erase(old);
+                    m->image_lru.pop_front();
+                }
+                m->image_lru.push_back(key);
+                m->image_cache[key] = tv_model::cached_image{embd, std::prev(m->image_lru.end())};
+                m->image_cache_bytes += bytes;
+            }
         }
-        const size_t n = (size_t) llama_model_n_embd_inp(s->model->model) * (size_t) u.n_tokens;
-        const float * out = mtmd_get_output_embd(s->model->mtmd);
-        embd.assign(out, out + n);
     }
     const int32_t start_index = (int32_t) s->positions.size();
     llama_pos new_pos = s->next_pos;

@@ -7,6 +7,8 @@
 #include "mtmd.h"
 
 #include <cstdint>
+#include <list>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -69,6 +71,17 @@ struct tv_model {
     mtmd_context * mtmd = nullptr;
     std::mutex mtmd_mutex;  // libmtmd's encode path is not thread-safe; sessions on several threads share it
     std::string path;       // the model file (the logit lens reads its output weights from it)
+    // encoded images by content digest, least recently used first out (guarded by mtmd_mutex)
+    struct cached_image {
+        std::vector<float> embd;
+        std::list<uint64_t>::iterator lru;
+    };
+    std::unordered_map<uint64_t, cached_image> image_cache;
+    std::list<uint64_t> image_lru;
+    size_t image_cache_bytes = 0;
+    size_t image_cache_limit = 0;
+    int64_t image_hits = 0;
+    int64_t image_misses = 0;
     std::mutex lens_mutex;
     tv::lens_weights * lens = nullptr;
 };

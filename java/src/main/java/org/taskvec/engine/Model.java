@@ -64,7 +64,8 @@ public final class Model implements AutoCloseable {
              BytePointer mm = params.projector() == null ? null
                      : NativeLibrary.utf8(params.projector().toAbsolutePath().toString());
              TvModelParams mp = tv_model_default_params()) {
-            mp.n_gpu_layers(params.gpuLayers()).use_mmap(params.mmap()).mmproj_threads(params.projectorThreads());
+            mp.n_gpu_layers(params.gpuLayers()).use_mmap(params.mmap()).mmproj_threads(params.projectorThreads())
+                    .image_cache_bytes(params.imageCacheBytes());
             mp.mmproj_path(mm);
             NativeLibrary.clearNativeError();
             TvModel h = tv_model_load(p, mp);
@@ -413,6 +414,18 @@ public final class Model implements AutoCloseable {
             float[] r = new float[(int) outLen];
             out.get(r);
             return r;
+        } finally {
+            exit();
+        }
+    }
+
+    /** {images served from the encoded-image cache, images encoded} since the model was loaded. */
+    public long[] imageCacheStats() {
+        enter();
+        try (org.bytedeco.javacpp.LongPointer h = new org.bytedeco.javacpp.LongPointer(1);
+             org.bytedeco.javacpp.LongPointer m = new org.bytedeco.javacpp.LongPointer(1)) {
+            tv_model_image_cache_stats(handle, h, m);
+            return new long[] {h.get(), m.get()};
         } finally {
             exit();
         }

@@ -5,6 +5,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.FunctionPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.annotation.ByVal;
 import org.bytedeco.javacpp.annotation.Cast;
@@ -96,6 +97,7 @@ public final class TaskvecNative {
         public native TvModelParams mmproj_path(@Cast("const char*") BytePointer v);
         @Cast("bool") public native boolean mmproj_use_gpu(); public native TvModelParams mmproj_use_gpu(boolean v);
         public native int mmproj_threads(); public native TvModelParams mmproj_threads(int v);
+        public native long image_cache_bytes(); public native TvModelParams image_cache_bytes(long v);
     }
 
     @Name("tv_session_params")
@@ -181,6 +183,8 @@ public final class TaskvecNative {
     @Cast("bool") public static native boolean tv_model_is_eog(@Const TvModel model, int token);
     @Cast("bool") public static native boolean tv_model_has_projector(@Const TvModel model);
     public static native int tv_model_image_tokens(TvModel model, int w, int h);
+    public static native void tv_model_image_cache_stats(TvModel model, @Cast("int64_t*") LongPointer hits,
+                                                         @Cast("int64_t*") LongPointer misses);
     public static native int tv_model_meta(@Const TvModel model, @Cast("const char*") BytePointer key,
                                            @Cast("char*") BytePointer buf, int bufSize);
     public static native int tv_model_meta_count(@Const TvModel model);

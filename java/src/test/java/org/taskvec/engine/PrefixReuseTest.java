@@ -82,6 +82,34 @@ class PrefixReuseTest {
         }
     }
 
+    @Test
+    void anImageMetAgainIsNotEncodedAgain() {
+        Image green = Image.of(ImagePromptTest.picture(Color.GREEN));
+        Image pink = Image.of(ImagePromptTest.picture(Color.PINK));
+        long[] before = model.imageCacheStats();
+        float[] first;
+        try (Session s = session()) {
+            s.evaluate(Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:", List.of(green)), false);
+            first = s.logits();
+            s.evaluate(Prompt.withImages("Tell me:" + Prompt.MEDIA_MARKER, List.of(pink)), false);
+        }
+        try (Session s = session()) { // another session, another prompt around the same image
+            s.evaluate(Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:", List.of(green)), false);
+            assertArrayEquals(first, s.logits(), "cached embeddings give the same result");
+        }
+        long[] after = model.imageCacheStats();
+        assertEquals(2, after[1] - before[1], "two distinct images encoded");
+        assertEquals(1, after[0] - before[0], "the green image served from the cache");
+        try (Model noCache = Model.load(TestModels.tinyModel(), ModelParams.defaults()
+                .withProjector(TestModels.tinyProjector()).withImageCacheBytes(0));
+             Session s = noCache.newSession(SessionParams.defaults().withContextSize(256).withThreads(TestModels.threads()))) {
+            for (int k = 0; k < 2; k++) {
+                s.evaluate(Prompt.withImages("Q:" + Prompt.MEDIA_MARKER, List.of(green)), false);
+            }
+            assertArrayEquals(new long[] {0, 2}, noCache.imageCacheStats());
+        }
+    }
+
     static double maxRelDiff(float[] a, float[] b) {
         double d = 0;
         double m = 0;
