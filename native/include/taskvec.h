@@ -116,6 +116,11 @@ TV_API int32_t tv_model_meta_key_at(const tv_model * model, int32_t i, char * bu
 TV_API int32_t tv_model_meta_value_at(const tv_model * model, int32_t i, char * buf, int32_t buf_size);
 // The model's chat template (NULL if it has none). Owned by the model.
 TV_API const char * tv_model_chat_template(const tv_model * model);
+// Wraps text as one user message in the model's chat template (or tmpl, a template name or text, when not NULL),
+// ending with the start of the assistant's turn; writes the result to buf (not NUL-terminated). Returns its
+// length (> buf_size: retry with more), or -1 when the model has no template or llama.cpp does not support it.
+TV_API int32_t tv_model_chat_wrap(const tv_model * model, const char * tmpl, const char * text, char * buf,
+                                  int32_t buf_size);
 // A one-line description ("llama 7B Q8_0") into buf; returns its length.
 TV_API int32_t tv_model_desc(const tv_model * model, char * buf, int32_t buf_size);
 

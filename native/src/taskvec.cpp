@@ -218,6 +218,27 @@ extern "C" TV_API const char * tv_model_chat_template(const tv_model * m) {
     return llama_model_chat_template(m->model, nullptr);
 }
 
+extern "C" TV_API int32_t tv_model_chat_wrap(const tv_model * m, const char * tmpl, const char * text, char * buf,
+                                             int32_t buf_size) {
+    if (text == nullptr) {
+        return -fail(TV_ERR_INVALID_ARG, "text is NULL");
+    }
+    const char * t = tmpl != nullptr ? tmpl : llama_model_chat_template(m->model, nullptr);
+    if (t == nullptr) {
+        fail(TV_ERR_STATE, "the model has no chat template");
+        return -1;
+    }
+    llama_chat_message msg{"user", text};
+    char tmp[1];
+    const int32_t n = llama_chat_apply_template(t, &msg, 1, true, buf != nullptr && buf_size > 0 ? buf : tmp,
+                                                buf != nullptr && buf_size > 0 ? buf_size : 0);
+    if (n < 0) {
+        fail(TV_ERR_STATE, "llama.cpp does not support this chat template");
+        return -1;
+    }
+    return n;
+}
+
 extern "C" TV_API int32_t tv_model_desc(const tv_model * m, char * buf, int32_t buf_size) {
     char tmp[256];
     llama_model_desc(m->model, tmp, sizeof(tmp));

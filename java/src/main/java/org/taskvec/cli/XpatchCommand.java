@@ -62,6 +62,10 @@ final class XpatchCommand implements Callable<Integer> {
     @Option(names = "--max-test", defaultValue = "0", paramLabel = "N", description = "at most N test items per task (0 = all)")
     int maxTest;
 
+    @Option(names = "--chat-template", arity = "0..1", fallbackValue = "model", paramLabel = "NAME",
+            description = "wrap prompts in the model's chat template (or a named one, e.g. vicuna); default: none")
+    String chatTemplate;
+
     @Option(names = "--lens-prompts", defaultValue = "30", paramLabel = "N",
             description = "prompts per task for the logit-lens phases (0: skip the analyses); default ${DEFAULT-VALUE}")
     int lensPrompts;
@@ -96,7 +100,7 @@ final class XpatchCommand implements Callable<Integer> {
                 throw new org.taskvec.engine.InvalidInputException("image-query conditions need --mmproj");
             }
             XpatchConfig config = new XpatchConfig(tasks, conds, layer.equals("auto") ? -1 : Integer.parseInt(layer),
-                    seedList, examples, maxNewTokens, !ignoreCase, several, maxTest, lensPrompts);
+                    seedList, examples, maxNewTokens, !ignoreCase, several, maxTest, lensPrompts, chatTemplate);
             List<TaskData> taskData = new ArrayList<>();
             for (String t : tasks) {
                 taskData.add(data == null ? TaskLoader.builtin(t) : TaskLoader.paperFormat(data, t));

@@ -431,6 +431,34 @@ public final class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * text as one user message of the model's chat template (or of template, a name llama.cpp knows such as
+     * "vicuna", when not null), ending where the assistant's answer begins; empty when there is no usable template.
+     */
+    public Optional<String> chatWrap(String text, String template) {
+        Objects.requireNonNull(text, "text");
+        enter();
+        try (BytePointer t = NativeLibrary.utf8(text); BytePointer tm = template == null ? null : NativeLibrary.utf8(template)) {
+            int size = text.length() * 2 + 256;
+            while (true) {
+                try (BytePointer buf = new BytePointer(size)) {
+                    int n = tv_model_chat_wrap(handle, tm, t, buf, size);
+                    if (n < 0) {
+                        return Optional.empty();
+                    }
+                    if (n <= size) {
+                        byte[] b = new byte[n];
+                        buf.get(b, 0, n);
+                        return Optional.of(new String(b, StandardCharsets.UTF_8));
+                    }
+                    size = n;
+                }
+            }
+        } finally {
+            exit();
+        }
+    }
+
     /** Width of one row of a hook point (native point code); -1 for an unknown code. */
     public int hookPointWidth(int pointCode) {
         return enterAnd(() -> tv_hook_point_width(handle, pointCode));

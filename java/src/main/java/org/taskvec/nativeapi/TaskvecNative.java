@@ -191,6 +191,9 @@ public final class TaskvecNative {
     public static native int tv_model_meta_key_at(@Const TvModel model, int i, @Cast("char*") BytePointer buf, int bufSize);
     public static native int tv_model_meta_value_at(@Const TvModel model, int i, @Cast("char*") BytePointer buf, int bufSize);
     @Cast("const char*") public static native BytePointer tv_model_chat_template(@Const TvModel model);
+    public static native int tv_model_chat_wrap(@Const TvModel model, @Cast("const char*") BytePointer tmpl,
+                                                @Cast("const char*") BytePointer text, @Cast("char*") BytePointer buf,
+                                                int bufSize);
     public static native int tv_model_desc(@Const TvModel model, @Cast("char*") BytePointer buf, int bufSize);
 
     // ---- tokens ----

@@ -32,12 +32,20 @@ public final class IclPrompts {
 
     /** Where the task vector is read in an examples prompt that ends with a query: the last example's ":". */
     public static Positions taskVectorPosition(boolean queryAppended) {
-        return queryAppended ? Positions.occurrence(DELIMITER, -3) : Positions.occurrence(DELIMITER, -1);
+        return taskVectorPosition(queryAppended, PromptStyle.PLAIN);
     }
 
-    /** Where a vector is patched in a query: its final ":" (the last position). */
+    public static Positions taskVectorPosition(boolean queryAppended, PromptStyle style) {
+        return Positions.occurrence(DELIMITER, (queryAppended ? -3 : -1) - style.trailingDelimiters());
+    }
+
+    /** Where a vector is patched in a query: its final ":" (the last position without a chat template). */
     public static Positions patchPosition() {
-        return Positions.occurrence(DELIMITER, -1);
+        return patchPosition(PromptStyle.PLAIN);
+    }
+
+    public static Positions patchPosition(PromptStyle style) {
+        return Positions.occurrence(DELIMITER, -1 - style.trailingDelimiters());
     }
 
     /**
@@ -46,6 +54,12 @@ public final class IclPrompts {
      */
     public static Prompt build(List<TaskItem> examples, Modality exampleModality, TaskItem query,
                                Modality queryModality, Function<TaskItem, Image> images) {
+        return build(examples, exampleModality, query, queryModality, images, PromptStyle.PLAIN);
+    }
+
+    /** As {@link #build(List, Modality, TaskItem, Modality, Function)}, the text passed through style. */
+    public static Prompt build(List<TaskItem> examples, Modality exampleModality, TaskItem query,
+                               Modality queryModality, Function<TaskItem, Image> images, PromptStyle style) {
         Objects.requireNonNull(examples, "examples");
         StringBuilder text = new StringBuilder();
         List<Image> imgs = new ArrayList<>();
@@ -58,20 +72,29 @@ public final class IclPrompts {
         if (text.length() == 0) {
             throw new IllegalArgumentException("a prompt needs examples or a query");
         }
-        return Prompt.withImages(text.toString(), imgs);
+        return Prompt.withImages(style.wrap().apply(text.toString()), imgs);
     }
 
     /** A bare query {@code Q:{x}\nA:}. */
     public static Prompt query(TaskItem query, Modality modality, Function<TaskItem, Image> images) {
-        return build(List.of(), Modality.TEXT, query, modality, images);
+        return query(query, modality, images, PromptStyle.PLAIN);
+    }
+
+    public static Prompt query(TaskItem query, Modality modality, Function<TaskItem, Image> images,
+                               PromptStyle style) {
+        return build(List.of(), Modality.TEXT, query, modality, images, style);
     }
 
     /** The instruction as its own prompt (the vector is read at its final ":"). */
     public static Prompt instruction(String instruction) {
+        return instruction(instruction, PromptStyle.PLAIN);
+    }
+
+    public static Prompt instruction(String instruction, PromptStyle style) {
         if (!instruction.strip().endsWith(DELIMITER)) {
             instruction = instruction.strip() + DELIMITER;
         }
-        return Prompt.of(instruction);
+        return Prompt.of(style.wrap().apply(instruction));
     }
 
     private static String input(TaskItem item, Modality m, Function<TaskItem, Image> images, List<Image> imgs) {

@@ -52,9 +52,9 @@ public final class Analyses {
         int n = Math.min(nPrompts, val.size());
         for (int i = 0; i < n; i++) {
             List<TaskItem> examples = TaskVectors.examplesFor(val, i, nExamples, 1);
-            var prompt = IclPrompts.build(examples, modality, val.get(i), modality, it -> cx.image(task, it));
+            var prompt = IclPrompts.build(examples, modality, val.get(i), modality, it -> cx.image(task, it), cx.style);
             RunResult r = HookedRun.run(cx.session, prompt, Hooks.create()
-                    .captureLayers("resid_post", nLayer, IclPrompts.taskVectorPosition(true)));
+                    .captureLayers("resid_post", nLayer, IclPrompts.taskVectorPosition(true, cx.style)));
             float[][] vectors = new float[nLayer][];
             for (int l = 0; l < nLayer; l++) {
                 vectors[l] = r.captures().get(l).last();

@@ -18,7 +18,7 @@ final class Predictor {
     static String predict(XpatchContext cx, Prompt prompt, float[] vector, int layer, int maxNewTokens) {
         Hooks hooks = Hooks.create();
         if (vector != null) {
-            hooks.replace("blocks." + layer + ".resid_post", IclPrompts.patchPosition(), vector);
+            hooks.replace("blocks." + layer + ".resid_post", IclPrompts.patchPosition(cx.style), vector);
         }
         if (maxNewTokens == 1) {
             if (vector != null) {

@@ -162,6 +162,8 @@ public final class ReportWriter {
         cfg.put("case_sensitive", config.caseSensitive());
         cfg.put("several_images", config.severalImages());
         cfg.put("max_test_items", config.maxTestItems());
+        cfg.put("chat_template", config.chatTemplate() == null ? "none (the paper's plain prompts)"
+                : config.chatTemplate());
         root.put("chosen_layer", r.chosenLayer());
         ObjectNode sweep = root.putObject("layer_sweep_val_accuracy");
         r.sweep().forEach((l, a) -> sweep.put(String.valueOf(l), a));
@@ -245,7 +247,10 @@ public final class ReportWriter {
                 : " (given)").append("  \n");
         md.append("Seeds: ").append(config.seeds()).append("; examples per prompt: ").append(config.nExamples())
                 .append("; new tokens: ").append(config.maxNewTokens()).append("; metric: prefix match, ")
-                .append(config.caseSensitive() ? "case-sensitive" : "case-insensitive").append("  \n");
+                .append(config.caseSensitive() ? "case-sensitive" : "case-insensitive").append("; prompts: ")
+                .append(config.chatTemplate() == null ? "plain, no chat template (as the paper)"
+                        : "wrapped in the chat template " + config.chatTemplate() + " (deviation from the paper)")
+                .append("  \n");
         md.append("Data: ");
         for (TaskData t : tasks) {
             md.append(t.name()).append(" (").append(t.val().size()).append(" val, ")

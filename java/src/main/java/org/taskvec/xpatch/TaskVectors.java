@@ -56,9 +56,9 @@ public final class TaskVectors {
         float[][] sum = new float[nLayer][cx.model.embeddingSize()];
         for (int i = 0; i < val.size(); i++) {
             List<TaskItem> examples = examplesFor(val, i, nExamples, seed);
-            var prompt = IclPrompts.build(examples, modality, val.get(i), modality, it -> cx.image(task, it));
+            var prompt = IclPrompts.build(examples, modality, val.get(i), modality, it -> cx.image(task, it), cx.style);
             RunResult r = HookedRun.run(cx.session, prompt, Hooks.create()
-                    .captureLayers("resid_post", nLayer, IclPrompts.taskVectorPosition(true)));
+                    .captureLayers("resid_post", nLayer, IclPrompts.taskVectorPosition(true, cx.style)));
             for (int l = 0; l < nLayer; l++) {
                 float[] v = r.captures().get(l).last();
                 for (int d = 0; d < v.length; d++) {
@@ -81,9 +81,9 @@ public final class TaskVectors {
         float[][] out = new float[val.size()][];
         for (int i = 0; i < val.size(); i++) {
             var prompt = IclPrompts.build(examplesFor(val, i, nExamples, seed), modality, val.get(i), modality,
-                    it -> cx.image(task, it));
+                    it -> cx.image(task, it), cx.style);
             RunResult r = HookedRun.run(cx.session, prompt, Hooks.create()
-                    .capture("blocks." + layer + ".resid_post", IclPrompts.taskVectorPosition(true)));
+                    .capture("blocks." + layer + ".resid_post", IclPrompts.taskVectorPosition(true, cx.style)));
             out[i] = r.captures().get(0).last();
         }
         return out;
@@ -92,8 +92,8 @@ public final class TaskVectors {
     /** [layer][width]: the residual at the instruction's final ":" (one forward pass). */
     static float[][] fromInstruction(XpatchContext cx, String instruction) {
         int nLayer = cx.model.layers();
-        RunResult r = HookedRun.run(cx.session, IclPrompts.instruction(instruction), Hooks.create()
-                .captureLayers("resid_post", nLayer, IclPrompts.taskVectorPosition(false)));
+        RunResult r = HookedRun.run(cx.session, IclPrompts.instruction(instruction, cx.style), Hooks.create()
+                .captureLayers("resid_post", nLayer, IclPrompts.taskVectorPosition(false, cx.style)));
         float[][] out = new float[nLayer][];
         for (int l = 0; l < nLayer; l++) {
             out[l] = r.captures().get(l).last();

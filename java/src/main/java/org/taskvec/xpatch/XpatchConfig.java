@@ -16,10 +16,12 @@ import org.taskvec.tasks.PaperTasks;
  * @param severalImages whether the model takes several images in one context (false for LLaVA-1.5)
  * @param maxTestItems evaluate at most this many test items per task (0 = all)
  * @param lensPrompts prompts per task for the logit-lens phases (0: skip the analyses)
+ * @param chatTemplate null for the paper's plain prompts; "model" for the model's chat template; or a template
+ *     name llama.cpp knows (e.g. "vicuna")
  */
 public record XpatchConfig(List<String> tasks, List<Condition> conditions, int layer, List<Integer> seeds,
                            int nExamples, int maxNewTokens, boolean caseSensitive, boolean severalImages,
-                           int maxTestItems, int lensPrompts) {
+                           int maxTestItems, int lensPrompts, String chatTemplate) {
     public XpatchConfig {
         tasks = List.copyOf(tasks);
         conditions = List.copyOf(conditions);
@@ -34,6 +36,6 @@ public record XpatchConfig(List<String> tasks, List<Condition> conditions, int l
 
     public static XpatchConfig paperDefaults(boolean severalImages) {
         return new XpatchConfig(PaperTasks.NAMES, Condition.withoutSecondModel(), -1, List.of(1, 2, 3), 5, 1, true,
-                severalImages, 0, 30);
+                severalImages, 0, 30, null);
     }
 }

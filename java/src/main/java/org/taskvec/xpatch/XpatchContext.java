@@ -5,6 +5,7 @@ import java.util.Map;
 import org.taskvec.engine.Image;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.Session;
+import org.taskvec.tasks.PromptStyle;
 import org.taskvec.tasks.TaskData;
 import org.taskvec.tasks.TaskItem;
 
@@ -15,11 +16,17 @@ import org.taskvec.tasks.TaskItem;
 final class XpatchContext {
     final Model model;
     final Session session;
+    final PromptStyle style;
     private final Map<String, Image> images = new HashMap<>();
 
     XpatchContext(Model model, Session session) {
+        this(model, session, PromptStyle.PLAIN);
+    }
+
+    XpatchContext(Model model, Session session, PromptStyle style) {
         this.model = model;
         this.session = session;
+        this.style = style;
     }
 
     Image image(TaskData task, TaskItem item) {

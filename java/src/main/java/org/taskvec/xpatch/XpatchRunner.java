@@ -11,6 +11,7 @@ import org.taskvec.engine.Session;
 import org.taskvec.tasks.Correctness;
 import org.taskvec.tasks.IclPrompts;
 import org.taskvec.tasks.Modality;
+import org.taskvec.tasks.PromptStyle;
 import org.taskvec.tasks.TaskData;
 import org.taskvec.tasks.TaskItem;
 
@@ -76,7 +77,7 @@ public final class XpatchRunner {
 
     public XpatchResults run(List<TaskData> tasks) {
         long t0 = System.nanoTime();
-        XpatchContext cx = new XpatchContext(model, session);
+        XpatchContext cx = new XpatchContext(model, session, style(model));
         XpatchResults results = new XpatchResults();
         boolean needText = config.conditions().stream().anyMatch(c -> c.examples == Modality.TEXT
                 && c.kind != Condition.Kind.PROMPT) || config.layer() < 0;
@@ -103,7 +104,8 @@ public final class XpatchRunner {
         Map<String, float[][]> instructions = new HashMap<>();
         Map<Key, float[][]> llmVectors = new HashMap<>();
         VectorCache llmCache = needLlm ? new VectorCache(cacheDir, llmSession.model().path()) : null;
-        XpatchContext llmCx = needLlm ? new XpatchContext(llmSession.model(), llmSession) : null;
+        XpatchContext llmCx = needLlm ? new XpatchContext(llmSession.model(), llmSession, style(llmSession.model()))
+                : null;
         for (TaskData task : tasks) {
             String fp = fingerprint(task);
             if (needLlm) {
@@ -141,7 +143,7 @@ public final class XpatchRunner {
                 float[][] v = vectors.get(new Key(task.name(), Modality.TEXT, seed));
                 int[] correct = new int[model.layers()];
                 for (TaskItem item : task.val()) {
-                    Prompt p = IclPrompts.query(item, Modality.IMAGE, it -> cx.image(task, it));
+                    Prompt p = IclPrompts.query(item, Modality.IMAGE, it -> cx.image(task, it), cx.style);
                     for (int l = 0; l < model.layers(); l++) {
                         correct[l] += predictCorrect(cx, p, item, v[l], l, results, "layer sweep " + task.name());
                     }
@@ -197,7 +199,7 @@ public final class XpatchRunner {
                     continue;
                 }
                 for (TaskItem item : test) {
-                    Prompt p = IclPrompts.query(item, queryModality, it -> cx.image(task, it));
+                    Prompt p = IclPrompts.query(item, queryModality, it -> cx.image(task, it), cx.style);
                     for (Condition c : bare) {
                         for (int seed : config.seeds()) {
                             float[] v = switch (c.kind) {
@@ -336,6 +338,11 @@ public final class XpatchRunner {
         return (double) count(cx, task, items, query, vector, layer, results) / items.size();
     }
 
+    private PromptStyle style(Model m) {
+        String t = config.chatTemplate();
+        return t == null ? PromptStyle.PLAIN : PromptStyle.chat(m, t.equals("model") ? null : t);
+    }
+
     private boolean applicable(Condition c) {
         return !(c.usesImageExamples() && !config.severalImages());
     }
@@ -354,7 +361,7 @@ public final class XpatchRunner {
                       int layer, XpatchResults results) {
         int correct = 0;
         for (TaskItem item : items) {
-            Prompt p = IclPrompts.query(item, query, it -> cx.image(task, it));
+            Prompt p = IclPrompts.query(item, query, it -> cx.image(task, it), cx.style);
             correct += predictCorrect(cx, p, item, vector, layer, results,
                     (vector == null ? "plain " : "patched layer " + layer + " ") + task.name());
         }
@@ -370,7 +377,7 @@ public final class XpatchRunner {
             pool.add(items.get(i)); // the query is never its own example
             List<TaskItem> examples = TaskVectors.examplesFor(pool, pool.size() - 1, config.nExamples(),
                     seed * 7919L + i);
-            Prompt p = IclPrompts.build(examples, c.examples, items.get(i), c.query, it -> cx.image(task, it));
+            Prompt p = IclPrompts.build(examples, c.examples, items.get(i), c.query, it -> cx.image(task, it), cx.style);
             String prediction = Predictor.predict(cx, p, null, 0, config.maxNewTokens());
             results.predictions++;
             progress.step(c.key() + " " + task.name());

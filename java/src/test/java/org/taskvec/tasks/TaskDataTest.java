@@ -72,7 +72,7 @@ class TaskDataTest {
             // the task vector sits on the ":" of the last example's "A:", right before its answer "Lima"
             assertEquals(":", model.tokenText(layout[tv]));
             assertEquals("A", model.tokenText(layout[tv - 1]).strip());
-            String after = model.detokenize(java.util.Arrays.copyOfRange(layout, tv + 1, tv + 3));
+            String after = model.detokenize(java.util.Arrays.copyOfRange(layout, tv + 1, tv + 5));
             assertTrue(after.startsWith("Lima"), after);
             assertEquals(layout.length - 1, IclPrompts.patchPosition().resolve(layout, model)[0]);
 
@@ -90,6 +90,30 @@ class TaskDataTest {
             assertEquals(":", model.tokenText(el[etv]));
             assertEquals(2, ie.imageCount());
         }
+    }
+
+    @Test
+    void chatTemplatesShiftThePositionsByTheirOwnDelimiters() {
+        PromptStyle vicuna = PromptStyle.chat(model, "vicuna");
+        assertEquals(1, vicuna.trailingDelimiters(), "Vicuna's turn ends with 'ASSISTANT:'");
+        TaskItem q = new TaskItem("Italy", "Rome", null);
+        Prompt p = IclPrompts.build(List.of(new TaskItem("Greece", "Athens", null)), Modality.TEXT, q,
+                Modality.TEXT, i -> null, vicuna);
+        assertTrue(p.toString().contains("Q:Greece\nA:Athens\n\nQ:Italy\nA:"), p.toString());
+        assertTrue(p.toString().strip().endsWith("ASSISTANT:"), p.toString());
+        try (Session s = model.newSession(SessionParams.defaults().withContextSize(512).withThreads(TestModels.threads()))) {
+            int[] layout = s.layout(p);
+            int patch = IclPrompts.patchPosition(vicuna).resolve(layout, model)[0];
+            assertEquals("A", model.tokenText(layout[patch - 1]).strip(), "the query's A:, not the template's");
+            assertTrue(patch < layout.length - 1);
+            int tv = IclPrompts.taskVectorPosition(true, vicuna).resolve(layout, model)[0];
+            String after = model.detokenize(java.util.Arrays.copyOfRange(layout, tv + 1, tv + 5));
+            assertTrue(after.startsWith("Athens"), "after the task-vector position: '" + after + "' in " + p);
+        }
+        // the generated model has no template of its own
+        org.taskvec.engine.InvalidInputException e = assertThrows(org.taskvec.engine.InvalidInputException.class,
+                () -> PromptStyle.chat(model, null));
+        assertTrue(e.getMessage().contains("no chat template"), e.getMessage());
     }
 
     @Test

@@ -1,0 +1,42 @@
+package org.taskvec.tasks;
+
+import java.util.Objects;
+import java.util.function.UnaryOperator;
+import org.taskvec.engine.InvalidInputException;
+import org.taskvec.engine.Model;
+
+/**
+ * How prompt text reaches the model: as it is (the paper's default, no chat template), or wrapped as one user
+ * message of a chat template. A template may end with delimiters of its own (Vicuna's "ASSISTANT:"), which shift
+ * the task-vector and patch positions counted from the end; trailingDelimiters says how many.
+ */
+public record PromptStyle(String name, UnaryOperator<String> wrap, int trailingDelimiters) {
+    public static final PromptStyle PLAIN = new PromptStyle("plain", s -> s, 0);
+
+    public PromptStyle {
+        Objects.requireNonNull(wrap, "wrap");
+    }
+
+    /** The model's chat template (template null) or a named one llama.cpp knows, e.g. "vicuna". */
+    public static PromptStyle chat(Model model, String template) {
+        String probe = "PROBE";
+        String wrapped = model.chatWrap(probe, template).orElseThrow(() -> new InvalidInputException(
+                template == null ? "the model has no chat template llama.cpp can apply; name one (e.g. vicuna)"
+                        : "llama.cpp does not know the chat template '" + template + "'"));
+        int at = wrapped.indexOf(probe);
+        if (at < 0) {
+            throw new InvalidInputException("the chat template drops the user's text");
+        }
+        int trailing = delimiters(model, wrapped) - delimiters(model, wrapped.substring(0, at + probe.length()));
+        return new PromptStyle("chat template " + (template == null ? "of the model" : template),
+                text -> model.chatWrap(text, template).orElseThrow(), trailing);
+    }
+
+    private static int delimiters(Model model, String text) {
+        int n = 0;
+        for (int t : model.tokenize(text, false, true)) {
+            n += model.tokenText(t).strip().equals(IclPrompts.DELIMITER) ? 1 : 0;
+        }
+        return n;
+    }
+}
