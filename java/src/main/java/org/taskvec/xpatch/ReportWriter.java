@@ -221,6 +221,7 @@ public final class ReportWriter {
             });
         });
         root.putPOJO("top_lens_tokens", r.topTokens());
+        root.putPOJO("top_lens_tokens_per_layer", r.topTokensPerLayer());
         root.putPOJO("cosine_between_specifications", r.cosines());
         root.putPOJO("geometry_2d", r.geometry());
         root.putPOJO("llm_vlm_cosine", r.llmCosine());

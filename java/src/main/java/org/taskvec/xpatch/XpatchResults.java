@@ -24,6 +24,8 @@ public final class XpatchResults {
     final Map<String, Map<String, Analyses.Phases>> phases = new LinkedHashMap<>();
     /** task -> specification -> top lens tokens of its vector at the chosen layer. */
     final Map<String, Map<String, List<String>>> topTokens = new LinkedHashMap<>();
+    /** task -> top-3 lens tokens of the text-examples vector at every layer (first seed). */
+    final Map<String, List<List<String>>> topTokensPerLayer = new LinkedHashMap<>();
     /** task -> "spec a ~ spec b" -> cosine similarity at the chosen layer (seed 1). */
     final Map<String, Map<String, Double>> cosines = new LinkedHashMap<>();
     /** task -> cosine between the LLM's and the VLM's text-examples vectors at the chosen layer (first seed). */
@@ -52,6 +54,10 @@ public final class XpatchResults {
 
     public Map<String, Map<String, List<String>>> topTokens() {
         return topTokens;
+    }
+
+    public Map<String, List<List<String>>> topTokensPerLayer() {
+        return topTokensPerLayer;
     }
 
     public Map<String, Map<String, Double>> cosines() {

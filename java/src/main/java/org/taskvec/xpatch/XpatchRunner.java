@@ -256,6 +256,13 @@ public final class XpatchRunner {
                 sink.accept("logit lens phases: " + task.name() + ", " + spec + " examples");
                 ph.put(spec, Analyses.phases(cx, task, m, config.nExamples(), config.lensPrompts()));
                 top.put(spec, Analyses.topTokens(model, v[layer], 5));
+                if (m == Modality.TEXT) {
+                    List<List<String>> perLayer = new ArrayList<>();
+                    for (float[] vl : v) {
+                        perLayer.add(Analyses.topTokens(model, vl, 3));
+                    }
+                    results.topTokensPerLayer.put(task.name(), perLayer);
+                }
                 specs.put(spec, v[layer]);
                 for (int seed : config.seeds()) {
                     labels.add(task.name() + " / " + spec + " / seed " + seed);
