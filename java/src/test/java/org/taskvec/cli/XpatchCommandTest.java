@@ -12,6 +12,23 @@ import org.taskvec.TestModels;
 
 class XpatchCommandTest {
     @Test
+    void everyTaskAndConditionRunsWithASecondModel(@TempDir Path out) throws Exception {
+        CliTest.Run r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--llm", TestModels.tinyLlm().toString(), "--seeds", "1",
+                "--max-test", "2", "--lens-prompts", "2", "--threads", String.valueOf(TestModels.threads()),
+                "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        // 10 conditions x 6 tasks x 1 seed
+        assertEquals(60, j.get("rows").size());
+        assertEquals(10, j.get("summary").size());
+        assertEquals(6, j.get("llm_vlm_cosine").size());
+        for (String task : org.taskvec.tasks.PaperTasks.NAMES) {
+            assertTrue(Files.exists(out.resolve("lens-" + task + ".png")), task);
+        }
+    }
+
+    @Test
     void aSmallRunOnTheTinyModelWritesEveryOutputFile(@TempDir Path out) throws Exception {
         CliTest.Run r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
                 TestModels.tinyProjector().toString(), "--tasks", "country-capital,food-color", "--seeds", "2",
