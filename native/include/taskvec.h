@@ -67,6 +67,8 @@ TV_API const char * tv_last_error(void);
 // llama.cpp's version and system info strings. Owned by the library.
 TV_API const char * tv_llama_version(void);
 TV_API const char * tv_system_info(void);
+// Whether layers can be offloaded to a GPU (a GPU backend is built in and found a device).
+TV_API bool         tv_gpu_offload_supported(void);
 
 // ---- model ---------------------------------------------------------------------------------------------------
 

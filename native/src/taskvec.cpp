@@ -88,6 +88,7 @@ extern "C" TV_API const char * tv_last_error(void) { return t_last_error.c_str()
 extern "C" TV_API const char * tv_llama_version(void) { return llama_version(); }
 extern "C" TV_API const char * tv_system_info(void) { return llama_print_system_info(); }
 extern "C" TV_API const char * tv_media_marker(void) { return mtmd_default_marker(); }
+extern "C" TV_API bool tv_gpu_offload_supported(void) { return llama_supports_gpu_offload(); }
 
 // ---- model ---------------------------------------------------------------------------------------------------
 

@@ -99,6 +99,12 @@ public final class NativeLibrary {
         return tv_llama_version().getString(StandardCharsets.UTF_8);
     }
 
+    /** Whether this build can offload layers to a GPU (a CUDA build with a device and driver present). */
+    public static boolean gpuOffloadSupported() {
+        ensureLoaded();
+        return tv_gpu_offload_supported();
+    }
+
     /** llama.cpp's system information (CPU features in use). */
     public static String systemInfo() {
         ensureLoaded();

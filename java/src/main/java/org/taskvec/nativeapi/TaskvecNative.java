@@ -164,6 +164,7 @@ public final class TaskvecNative {
     @Cast("const char*") public static native BytePointer tv_llama_version();
     @Cast("const char*") public static native BytePointer tv_system_info();
     @Cast("const char*") public static native BytePointer tv_media_marker();
+    @Cast("bool") public static native boolean tv_gpu_offload_supported();
 
     // ---- model ----
     public static native @ByVal TvModelParams tv_model_default_params();

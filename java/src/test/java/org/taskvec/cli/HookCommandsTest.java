@@ -85,6 +85,26 @@ class HookCommandsTest {
         assertFalse(Files.exists(tmp.resolve("x.npy")));
     }
 
+    @Test
+    void benchMeasuresEveryOperationAndWritesJson(@TempDir Path tmp) throws Exception {
+        Path json = tmp.resolve("bench.json");
+        CliTest.Run r = CliTest.run("bench", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--prompt-tokens", "24", "--gen-tokens", "4", "--rounds", "2",
+                "--threads", String.valueOf(TestModels.threads()), "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(json.toFile());
+        assertEquals(7, j.get("results").size());
+        for (JsonNode o : j.get("results")) {
+            assertTrue(o.get("median_ms").asDouble() > 0, o.toString());
+            if (o.has("baseline") && !o.get("baseline").asText().equals(o.get("operation").asText())) {
+                assertTrue(o.get("speed_ratio_min").asDouble() <= o.get("speed_ratio_median").asDouble());
+                assertTrue(o.get("speed_ratio_median").asDouble() <= o.get("speed_ratio_max").asDouble());
+            }
+        }
+        assertTrue(r.out().contains("prompt + patch 1 layer"), r.out());
+        assertTrue(r.out().contains("decode, hook-free session"), r.out());
+    }
+
     private static String line(String out, String prefix) {
         return out.lines().filter(l -> l.startsWith(prefix)).findFirst().orElseThrow(() -> new AssertionError(out));
     }

@@ -1,0 +1,123 @@
+package org.taskvec.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.ModelParams;
+import org.taskvec.engine.NativeLibrary;
+import org.taskvec.engine.SessionParams;
+import org.taskvec.perf.BenchRunner;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code taskvec bench}: what hooks and patching cost on a model and machine. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure, in one process and interleaved, plain prompt and decode speed, a prompt with a "
+                + "one-layer capture, an all-layer capture and a one-layer patch, decode in a hook-free session, and "
+                + "image encoding; prints speeds, ratios to plain and their spread.")
+final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, paramLabel = "M", description = "GGUF model file")
+    Path model;
+
+    @Option(names = "--mmproj", paramLabel = "P", description = "vision projector (adds image encoding)")
+    Path mmproj;
+
+    @Option(names = "--gpu-layers", defaultValue = "0", paramLabel = "N|auto",
+            description = "layers to offload (-1 or auto: all when a GPU backend is present); default ${DEFAULT-VALUE}")
+    String gpuLayers;
+
+    @Option(names = "--prompt-tokens", defaultValue = "128", paramLabel = "N", description = "default ${DEFAULT-VALUE}")
+    int promptTokens;
+
+    @Option(names = "--gen-tokens", defaultValue = "32", paramLabel = "N", description = "default ${DEFAULT-VALUE}")
+    int genTokens;
+
+    @Option(names = "--rounds", defaultValue = "5", paramLabel = "N", description = "measured rounds (default ${DEFAULT-VALUE})")
+    int rounds;
+
+    @Option(names = "--threads", paramLabel = "N", description = "CPU threads")
+    Integer threads;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "also write the results as JSON")
+    Path json;
+
+    @Option(names = {"--verbose", "-v"}, description = "show llama.cpp's log")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws Exception {
+        if (promptTokens < 2 || genTokens < 1 || rounds < 1) {
+            throw new org.taskvec.engine.InvalidInputException("--prompt-tokens >= 2, --gen-tokens >= 1, --rounds >= 1");
+        }
+        int layers = switch (gpuLayers) {
+            case "auto" -> NativeLibrary.gpuOffloadSupported() ? -1 : 0;
+            default -> {
+                try {
+                    yield Integer.parseInt(gpuLayers);
+                } catch (NumberFormatException e) {
+                    throw new org.taskvec.engine.InvalidInputException("--gpu-layers must be a number or auto");
+                }
+            }
+        };
+        // no encoded-image cache: every round encodes the image afresh
+        ModelParams mp = ModelParams.defaults().withGpuLayers(layers).withImageCacheBytes(0);
+        if (mmproj != null) {
+            mp = mp.withProjector(mmproj);
+        }
+        SessionParams sp = SessionParams.defaults().withContextSize(Math.max(1024, 2 * (promptTokens + genTokens) + 1024));
+        if (threads != null) {
+            sp = sp.withThreads(threads);
+        }
+        try (Model m = Model.load(model, mp)) {
+            System.err.printf("bench: %s, %s, gpu layers %d, %d threads, prompt ~%d tokens, %d generated, %d rounds%n",
+                    m.info().description(), NativeLibrary.systemInfo().contains("CUDA") ? "CUDA" : "CPU", layers,
+                    sp.threads(), promptTokens, genTokens, rounds);
+            List<BenchRunner.Result> results = BenchRunner.run(m, new BenchRunner.Settings(promptTokens, genTokens,
+                    rounds, sp), mmproj == null ? null : org.taskvec.engine.Image.of(DemoCommand.sampleImage()),
+                    line -> System.err.print("\r\033[K[bench] " + line));
+            System.err.println();
+            System.out.printf("%-32s %12s %12s   %s%n", "operation", "median ms", "tokens/s", "speed vs baseline: median (min-max)");
+            for (BenchRunner.Result r : results) {
+                System.out.printf(Locale.ROOT, "%-32s %12.2f %12s   %s%n", r.name(), r.medianMs(),
+                        Double.isNaN(r.tokensPerSecond()) ? "-" : String.format(Locale.ROOT, "%.2f", r.tokensPerSecond()),
+                        r.baseline() == null ? "" : r.baseline().equals(r.name()) ? "(baseline)"
+                                : String.format(Locale.ROOT, "%.3f (%.3f-%.3f) vs %s", r.ratioMedian(), r.ratioMin(),
+                                        r.ratioMax(), r.baseline()));
+            }
+            if (json != null) {
+                ObjectMapper om = new ObjectMapper();
+                ObjectNode root = om.createObjectNode();
+                root.put("model", model.toString());
+                root.put("description", m.info().description());
+                root.put("gpu_layers", layers);
+                root.put("threads", sp.threads());
+                root.put("prompt_tokens", promptTokens);
+                root.put("gen_tokens", genTokens);
+                root.put("rounds", rounds);
+                root.put("system", NativeLibrary.systemInfo().trim());
+                ArrayNode arr = root.putArray("results");
+                for (BenchRunner.Result r : results) {
+                    ObjectNode o = arr.addObject();
+                    o.put("operation", r.name());
+                    o.put("median_ms", r.medianMs());
+                    if (!Double.isNaN(r.tokensPerSecond())) {
+                        o.put("tokens_per_second", r.tokensPerSecond());
+                    }
+                    if (r.baseline() != null && !r.baseline().equals(r.name())) {
+                        o.put("baseline", r.baseline());
+                        o.put("speed_ratio_median", r.ratioMedian());
+                        o.put("speed_ratio_min", r.ratioMin());
+                        o.put("speed_ratio_max", r.ratioMax());
+                    }
+                }
+                om.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
+            }
+        }
+        return 0;
+    }
+}
