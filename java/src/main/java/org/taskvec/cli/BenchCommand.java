@@ -54,16 +54,9 @@ final class BenchCommand implements Callable<Integer> {
         if (promptTokens < 2 || genTokens < 1 || rounds < 1) {
             throw new org.taskvec.engine.InvalidInputException("--prompt-tokens >= 2, --gen-tokens >= 1, --rounds >= 1");
         }
-        int layers = switch (gpuLayers) {
-            case "auto" -> NativeLibrary.gpuOffloadSupported() ? -1 : 0;
-            default -> {
-                try {
-                    yield Integer.parseInt(gpuLayers);
-                } catch (NumberFormatException e) {
-                    throw new org.taskvec.engine.InvalidInputException("--gpu-layers must be a number or auto");
-                }
-            }
-        };
+        org.taskvec.engine.GpuLayers.Choice choice = org.taskvec.engine.GpuLayers.resolve(gpuLayers, model, mmproj,
+                Math.max(1024, 2 * (promptTokens + genTokens) + 1024));
+        int layers = choice.layers();
         // no encoded-image cache: every round encodes the image afresh
         ModelParams mp = ModelParams.defaults().withGpuLayers(layers).withImageCacheBytes(0);
         if (mmproj != null) {
@@ -74,8 +67,8 @@ final class BenchCommand implements Callable<Integer> {
             sp = sp.withThreads(threads);
         }
         try (Model m = Model.load(model, mp)) {
-            System.err.printf("bench: %s, %s, gpu layers %d, %d threads, prompt ~%d tokens, %d generated, %d rounds%n",
-                    m.info().description(), NativeLibrary.systemInfo().contains("CUDA") ? "CUDA" : "CPU", layers,
+            System.err.printf("bench: %s, gpu layers %d (%s), %d threads, prompt ~%d tokens, %d generated, %d rounds%n",
+                    m.info().description(), layers, choice.why(),
                     sp.threads(), promptTokens, genTokens, rounds);
             List<BenchRunner.Result> results = BenchRunner.run(m, new BenchRunner.Settings(promptTokens, genTokens,
                     rounds, sp), mmproj == null ? null : org.taskvec.engine.Image.of(DemoCommand.sampleImage()),
@@ -95,6 +88,8 @@ final class BenchCommand implements Callable<Integer> {
                 root.put("model", model.toString());
                 root.put("description", m.info().description());
                 root.put("gpu_layers", layers);
+                root.put("gpu_layers_reason", choice.why());
+                root.putPOJO("gpus", org.taskvec.engine.GpuDevices.list());
                 root.put("threads", sp.threads());
                 root.put("prompt_tokens", promptTokens);
                 root.put("gen_tokens", genTokens);

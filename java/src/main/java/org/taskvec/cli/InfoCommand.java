@@ -48,6 +48,16 @@ final class InfoCommand implements Callable<Integer> {
             }
             System.out.println("llama.cpp      " + NativeLibrary.llamaVersion());
             System.out.println("system         " + NativeLibrary.systemInfo().trim());
+            var gpus = org.taskvec.engine.GpuDevices.list();
+            if (gpus.isEmpty()) {
+                System.out.println("gpus           none (" + org.taskvec.engine.GpuDevices.unavailableReason() + ")");
+            }
+            for (var g : gpus) {
+                System.out.printf("gpu %d          %s, compute %s, %d of %d MiB free%n", g.index(), g.name(),
+                        g.computeCapability(), g.freeBytes() >> 20, g.totalBytes() >> 20);
+            }
+            System.out.println("gpu offload    " + (NativeLibrary.gpuOffloadSupported() ? "available in this build"
+                    : "not in this build (CPU natives)"));
             if (all) {
                 for (Map.Entry<String, String> e : model.metadata().entrySet()) {
                     String v = e.getValue() == null ? "" : e.getValue().replace('\n', ' ');

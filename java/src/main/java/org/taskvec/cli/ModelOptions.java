@@ -13,15 +13,19 @@ final class ModelOptions {
     @Option(names = "--mmproj", paramLabel = "P", description = "vision projector (mmproj GGUF)")
     Path mmproj;
 
-    @Option(names = "--gpu-layers", paramLabel = "N", defaultValue = "0",
-            description = "layers to offload to a GPU (-1 = all; default ${DEFAULT-VALUE})")
-    int gpuLayers;
+    @Option(names = "--gpu-layers", paramLabel = "N|auto", defaultValue = "0",
+            description = "layers to offload to a GPU (-1 = all, auto = as many as fit; default ${DEFAULT-VALUE})")
+    String gpuLayers;
 
     @Option(names = {"--verbose", "-v"}, description = "show llama.cpp's log")
     boolean verbose;
 
     Model load() {
-        ModelParams p = ModelParams.defaults().withGpuLayers(gpuLayers);
+        org.taskvec.engine.GpuLayers.Choice c = org.taskvec.engine.GpuLayers.resolve(gpuLayers, model, mmproj, 4096);
+        if (gpuLayers.equals("auto")) {
+            System.err.println("taskvec: gpu layers " + c.layers() + " (" + c.why() + ")");
+        }
+        ModelParams p = ModelParams.defaults().withGpuLayers(c.layers());
         if (mmproj != null) {
             p = p.withProjector(mmproj);
         }

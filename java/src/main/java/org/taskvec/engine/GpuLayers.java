@@ -1,0 +1,42 @@
+package org.taskvec.engine;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Resolves a "--gpu-layers" setting: a number, or "auto" (planned against the first GPU's free memory). */
+public final class GpuLayers {
+    private GpuLayers() {}
+
+    /** The decision and why. */
+    public record Choice(int layers, String why) {}
+
+    public static Choice resolve(String spec, Path model, Path projector, int contextSize) {
+        if (!spec.equals("auto")) {
+            try {
+                int n = Integer.parseInt(spec.trim());
+                return new Choice(n, "as given");
+            } catch (NumberFormatException e) {
+                throw new InvalidInputException("--gpu-layers must be a number (-1 = all) or auto, got '" + spec + "'");
+            }
+        }
+        NativeLibrary.ensureLoaded();
+        if (!NativeLibrary.gpuOffloadSupported()) {
+            return new Choice(0, "CPU: this build of the natives has no GPU backend with a device");
+        }
+        List<GpuDevices.GpuDevice> gpus = GpuDevices.list();
+        if (gpus.isEmpty()) {
+            return new Choice(0, "CPU: " + GpuDevices.unavailableReason());
+        }
+        GpuDevices.GpuDevice g = gpus.get(0);
+        try {
+            long proj = projector == null ? 0 : Files.size(projector);
+            OffloadPlanner.Plan p = OffloadPlanner.plan(Model.checkModelFile(model), proj, contextSize, 2,
+                    g.freeBytes(), g.totalBytes());
+            return new Choice(p.gpuLayers(), g.name() + " (" + g.freeBytes() / (1 << 20) + " MiB free): " + p.reason());
+        } catch (IOException e) {
+            throw new ModelLoadException("cannot read " + projector + ": " + e.getMessage(), e);
+        }
+    }
+}
