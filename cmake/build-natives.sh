@@ -42,6 +42,21 @@ if [ -f "$install/.complete" ]; then
   echo "taskvec natives: cache hit $install ($flags)"
 else
   echo "taskvec natives: building ($flags) in $build"
+  if [ "$cuda" = 1 ]; then
+    command -v nvcc >/dev/null || { echo "build-natives: --cuda needs the CUDA toolkit (nvcc); none found. The default build is CPU-only." >&2; exit 1; }
+    cuda_home="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")"
+    found=""
+    for d in "$cuda_home" "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda /usr/local/cuda-* /usr; do
+      [ -n "$d" ] || continue
+      for h in "$d"/include/cublas_v2.h "$d"/targets/*/include/cublas_v2.h; do
+        [ -f "$h" ] && found="$h"
+      done
+    done
+    if [ -z "$found" ]; then
+      echo "build-natives: the CUDA toolkit at $cuda_home has no cuBLAS (cublas_v2.h), which ggml's CUDA backend needs. The default build is CPU-only." >&2
+      exit 1
+    fi
+  fi
   cmake_args=(-S "$root/native" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTASKVEC_CACHE_DIR="$cache"
               -DCMAKE_INSTALL_PREFIX="$install.tmp" -DTASKVEC_PORTABLE=$([ $portable = 1 ] && echo ON || echo OFF)
               -DTASKVEC_CUDA=$([ $cuda = 1 ] && echo ON || echo OFF))

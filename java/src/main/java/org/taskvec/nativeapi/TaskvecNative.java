@@ -26,7 +26,8 @@ import org.bytedeco.javacpp.annotation.Platform;
 @Platform(
         include = "taskvec.h",
         link = "taskvec",
-        preload = {"ggml-base@.0", "ggml-cpu@.0", "ggml@.0", "llama@.0", "mtmd@.0"})
+        // ggml-cuda is present only in CUDA builds (-Pcuda); JavaCPP skips preloads it cannot find
+        preload = {"ggml-base@.0", "ggml-cpu@.0", "ggml-cuda@.0", "ggml@.0", "llama@.0", "mtmd@.0"})
 @NoException
 public final class TaskvecNative {
     static {
