@@ -138,6 +138,10 @@ TV_API int32_t tv_token_to_piece(const tv_model * model, int32_t token, char * b
 TV_API int32_t tv_detokenize(const tv_model * model, const int32_t * tokens, int32_t n, char * buf, int32_t buf_size,
                              bool remove_special, bool unparse_special);
 
+// Quantizes a GGUF model file with llama.cpp (llama_model_quantize). type: "F16", "Q8_0", "Q6_K", "Q5_K_M",
+// "Q4_K_M" or "Q4_0"; tensors whose rows do not fit the type's blocks keep a compatible type. n_threads <= 0: all.
+TV_API tv_status tv_model_quantize(const char * in_path, const char * out_path, const char * type, int32_t n_threads);
+
 // ---- prompt (text and images, in order) ----------------------------------------------------------------------
 
 // A prompt under construction. Owned by the caller; independent of any session, reusable.

@@ -246,6 +246,37 @@ extern "C" TV_API int32_t tv_model_desc(const tv_model * m, char * buf, int32_t 
     return copy_out(std::string(tmp), buf, buf_size);
 }
 
+extern "C" TV_API tv_status tv_model_quantize(const char * in_path, const char * out_path, const char * type,
+                                              int32_t n_threads) {
+    return guarded([&] {
+        if (in_path == nullptr || out_path == nullptr || type == nullptr) {
+            return fail(TV_ERR_INVALID_ARG, "tv_model_quantize: NULL argument");
+        }
+        static const struct { const char * name; llama_ftype ftype; } types[] = {
+            {"F16", LLAMA_FTYPE_MOSTLY_F16}, {"Q8_0", LLAMA_FTYPE_MOSTLY_Q8_0}, {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
+            {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M}, {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M}, {"Q4_0", LLAMA_FTYPE_MOSTLY_Q4_0},
+        };
+        llama_model_quantize_params qp = llama_model_quantize_default_params();
+        bool known = false;
+        for (const auto & t : types) {
+            if (std::strcmp(t.name, type) == 0) {
+                qp.ftype = t.ftype;
+                known = true;
+            }
+        }
+        if (!known) {
+            return fail(TV_ERR_INVALID_ARG, "unknown quantization type '%s' (F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0)",
+                        type);
+        }
+        qp.nthread = n_threads;
+        const uint32_t rc = llama_model_quantize(in_path, out_path, &qp);
+        if (rc != 0) {
+            return fail(TV_ERR_LOAD, "llama.cpp could not quantize %s (code %u)", in_path, rc);
+        }
+        return TV_OK;
+    });
+}
+
 // ---- tokens --------------------------------------------------------------------------------------------------
 
 extern "C" TV_API int32_t tv_tokenize(const tv_model * m, const char * text, int32_t len, int32_t * out,

@@ -23,6 +23,10 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "" + ModelSynthesizer.DEFAULT_SEED, description = "weight seed")
     long seed;
 
+    @Option(names = "--quantize", split = ",", paramLabel = "TYPE,TYPE",
+            description = "also write model-TYPE.gguf for each type (Q8_0, Q4_K_M, ...), quantized by llama.cpp")
+    java.util.List<String> quantize = new java.util.ArrayList<>();
+
     @Override
     public Integer call() throws Exception {
         ModelShape s = ModelShape.byName(shape);
@@ -31,6 +35,11 @@ final class SynthCommand implements Callable<Integer> {
         Path m = out.resolve(ModelSynthesizer.MODEL_FILE);
         Path p = out.resolve(ModelSynthesizer.PROJECTOR_FILE);
         System.out.printf("%s (%.1f MB)%n%s (%.1f MB)%n", m, Files.size(m) / 1e6, p, Files.size(p) / 1e6);
+        for (String type : quantize) {
+            Path q = out.resolve("model-" + type + ".gguf");
+            org.taskvec.engine.Model.quantize(m, q, type, 0);
+            System.out.printf("%s (%.1f MB)%n", q, Files.size(q) / 1e6);
+        }
         System.out.printf("shape %s: %d layers, width %d, %d heads (%d KV), %s; projector %dpx/%dpx patches -> %d "
                         + "image tokens; seed %d; random weights; %.1f s%n", s.name(), s.nLayer(), s.nEmbd(),
                 s.nHead(), s.nHeadKv(), s.weightType(), s.imageSize(), s.patchSize(), s.imageTokens(), seed,

@@ -84,6 +84,27 @@ public final class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Quantizes a model file with llama.cpp: type F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M or Q4_0 (tensors whose rows do
+     * not fit the type's blocks keep a compatible type). The input is checked first like any model file.
+     */
+    public static void quantize(Path in, Path out, String type, int threads) {
+        Objects.requireNonNull(out, "out");
+        Objects.requireNonNull(type, "type");
+        checkModelFile(in);
+        NativeLibrary.ensureLoaded();
+        NativeLibrary.clearNativeError();
+        try (BytePointer i = NativeLibrary.utf8(in.toAbsolutePath().toString());
+             BytePointer o = NativeLibrary.utf8(out.toAbsolutePath().toString());
+             BytePointer t = NativeLibrary.utf8(type)) {
+            int st = tv_model_quantize(i, o, t, threads);
+            if (st != TV_OK) {
+                String reason = NativeLibrary.firstNativeErrorLine();
+                throw NativeLibrary.toException(st, NativeLibrary.lastError() + (reason == null ? "" : ": " + reason));
+            }
+        }
+    }
+
     /** Checks that path is a readable, structurally sound GGUF language model. */
     static GgufFile checkModelFile(Path path) {
         GgufFile f = readGguf(path, "model");

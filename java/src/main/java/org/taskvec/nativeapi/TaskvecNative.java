@@ -198,6 +198,9 @@ public final class TaskvecNative {
                                                 int bufSize);
     public static native int tv_model_desc(@Const TvModel model, @Cast("char*") BytePointer buf, int bufSize);
 
+    public static native int tv_model_quantize(@Cast("const char*") BytePointer in, @Cast("const char*") BytePointer out,
+                                               @Cast("const char*") BytePointer type, int nThreads);
+
     // ---- tokens ----
     public static native int tv_tokenize(@Const TvModel model, @Cast("const char*") BytePointer text, int len,
                                          @Cast("int32_t*") IntPointer out, int capacity,

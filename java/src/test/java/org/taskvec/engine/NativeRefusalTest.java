@@ -17,6 +17,21 @@ import org.taskvec.gguf.TensorSource;
 /** Files that are sound GGUF but that llama.cpp refuses: an exception carrying llama.cpp's reason, no crash. */
 class NativeRefusalTest {
     @Test
+    void quantizedModelsLoadAndBadTypesAreRefused(@TempDir Path tmp) {
+        Path q8 = tmp.resolve("q8.gguf");
+        Model.quantize(TestModels.tinyModel(), q8, "Q8_0", 2);
+        try (Model m = Model.load(q8); Session s = m.newSession(SessionParams.defaults().withContextSize(256)
+                .withThreads(TestModels.threads()))) {
+            assertTrue(m.info().description().contains("Q8_0"), m.info().description());
+            assertEquals(4, s.generate(Prompt.of("Q:"), GenerationParams.greedy(4)).tokens().length);
+        }
+        InvalidInputException e = assertThrows(InvalidInputException.class,
+                () -> Model.quantize(TestModels.tinyModel(), tmp.resolve("x.gguf"), "Q3_FANCY", 1));
+        assertTrue(e.getMessage().contains("unknown quantization type"), e.getMessage());
+        assertThrows(ModelNotFoundException.class, () -> Model.quantize(tmp.resolve("none.gguf"), q8, "Q8_0", 1));
+    }
+
+    @Test
     void modelWithAMissingTensorIsRefusedWithLlamaCppsReason(@TempDir Path tmp) throws Exception {
         GgufFile src = GgufReader.read(TestModels.tinyModel());
         GgufWriter w = new GgufWriter().putAll(src, "");
