@@ -59,7 +59,7 @@ for q in model model-Q8_0 model-Q4_K_M; do
       2> "$out/llama-bench-$q.log"
 done
 log "C++ decode loop (same library)"
-"$work/build/bin/taskvec-decode-loop" "$models/model.gguf" 8 128 5 > "$out/decode-loop.txt" 2>&1 || true
+"$work/build/taskvec-decode-loop" "$models/model.gguf" 8 128 5 > "$out/decode-loop.txt" 2>&1 || true
 
 {
   echo "# GPU check $(date -u +%Y-%m-%dT%H:%MZ)"
