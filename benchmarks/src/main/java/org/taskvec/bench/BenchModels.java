@@ -14,6 +14,12 @@ import org.taskvec.synth.ModelSynthesizer;
 final class BenchModels {
     private BenchModels() {}
 
+    /** Session parameters of the benchmarks: a context of contextSize, threads (0 = the default). */
+    static org.taskvec.engine.SessionParams params(int contextSize, int threads) {
+        org.taskvec.engine.SessionParams p = org.taskvec.engine.SessionParams.defaults().withContextSize(contextSize);
+        return threads > 0 ? p.withThreads(threads) : p;
+    }
+
     static Path model() {
         String explicit = System.getProperty("taskvec.bench.model");
         if (explicit != null && !explicit.isEmpty()) {

@@ -53,10 +53,7 @@ public class DecodeBenchmark {
     @Setup(Level.Trial)
     public void open() {
         model = Model.load(BenchModels.model());
-        SessionParams p = SessionParams.defaults().withContextSize(512);
-        if (threads > 0) {
-            p = p.withThreads(threads);
-        }
+        SessionParams p = BenchModels.params(512, threads);
         session = model.newSession(p);
         greedy = GenerationParams.greedy(tokens);
     }

@@ -26,10 +26,7 @@ public final class DecodeInterleaved {
         int threads = args.length > 2 ? Integer.parseInt(args[2]) : 0;
         Prompt prompt = Prompt.of("Q: What is the capital of France?\nA:");
         GenerationParams greedy = GenerationParams.greedy(tokens);
-        SessionParams sp = SessionParams.defaults().withContextSize(512);
-        if (threads > 0) {
-            sp = sp.withThreads(threads);
-        }
+        SessionParams sp = BenchModels.params(512, threads);
         try (Model model = Model.load(BenchModels.model()); Session s = model.newSession(sp)) {
             // warm-up: page the weights in, build the token-text cache
             s.evaluate(prompt);

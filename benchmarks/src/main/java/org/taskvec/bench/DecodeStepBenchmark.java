@@ -41,10 +41,7 @@ public class DecodeStepBenchmark {
     @Setup(Level.Trial)
     public void open() {
         model = Model.load(BenchModels.model());
-        SessionParams p = SessionParams.defaults().withContextSize(512);
-        if (threads > 0) {
-            p = p.withThreads(threads);
-        }
+        SessionParams p = BenchModels.params(512, threads);
         session = model.newSession(p);
         promptPositions = session.evaluate(prompt).positions();
     }

@@ -52,10 +52,7 @@ public class HookBenchmark {
     @Setup(Level.Trial)
     public void open() {
         model = Model.load(BenchModels.model());
-        SessionParams p = SessionParams.defaults().withContextSize(Math.max(512, promptTokens * 2));
-        if (threads > 0) {
-            p = p.withThreads(threads);
-        }
+        SessionParams p = BenchModels.params(Math.max(512, promptTokens * 2), threads);
         session = model.newSession(p);
         StringBuilder sb = new StringBuilder();
         String[] words = {"Q:", "France", "\nA:", "Paris", "\n\n"};

@@ -27,10 +27,7 @@ public final class HookCostInterleaved {
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 12;
         int threads = args.length > 2 ? Integer.parseInt(args[2]) : 0;
         try (Model model = Model.load(BenchModels.model())) {
-            SessionParams sp = SessionParams.defaults().withContextSize(Math.max(512, 2 * promptTokens));
-            if (threads > 0) {
-                sp = sp.withThreads(threads);
-            }
+            SessionParams sp = BenchModels.params(Math.max(512, 2 * promptTokens), threads);
             try (Session s = model.newSession(sp)) {
                 StringBuilder sb = new StringBuilder();
                 String[] words = {"Q:", "France", "\nA:", "Paris", "\n\n"};

@@ -62,10 +62,7 @@ public class HookFreeDecodeBenchmark {
     @Setup(Level.Trial)
     public void open() {
         model = Model.load(BenchModels.model());
-        SessionParams p = SessionParams.defaults().withContextSize(512);
-        if (threads > 0) {
-            p = p.withThreads(threads);
-        }
+        SessionParams p = BenchModels.params(512, threads);
         greedy = GenerationParams.greedy(tokens);
         plain = model.newSession(p);
         hookFree = model.newSession(p);

@@ -32,10 +32,7 @@ public final class HookFreeInterleaved {
         Prompt prompt = Prompt.of("Q: What is the capital of France?\nA:");
         GenerationParams greedy = GenerationParams.greedy(tokens);
         try (Model model = Model.load(BenchModels.model())) {
-            SessionParams sp = SessionParams.defaults().withContextSize(512);
-            if (threads > 0) {
-                sp = sp.withThreads(threads);
-            }
+            SessionParams sp = BenchModels.params(512, threads);
             Session plain = model.newSession(sp);
             Session hookFree = model.newSession(sp);
             HookedRun.generate(hookFree, prompt, greedy, Hooks.create()

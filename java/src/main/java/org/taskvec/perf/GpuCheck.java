@@ -108,7 +108,8 @@ public final class GpuCheck {
         return d;
     }
 
-    static double relError(float[][] got, float[][] want) {
+    /** max |got - want| over all rows / max |want|: the error measure of the hook tests and the GPU check. */
+    public static double relError(float[][] got, float[][] want) {
         double diff = 0;
         double max = 0;
         for (int p = 0; p < want.length; p++) {

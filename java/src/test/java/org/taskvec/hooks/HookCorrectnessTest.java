@@ -47,15 +47,7 @@ class HookCorrectnessTest {
 
     /** max |a - b| over a layer / max |b|. */
     static double relError(float[][] got, float[][] want) {
-        double diff = 0;
-        double max = 0;
-        for (int p = 0; p < want.length; p++) {
-            for (int i = 0; i < want[p].length; i++) {
-                diff = Math.max(diff, Math.abs(got[p][i] - want[p][i]));
-                max = Math.max(max, Math.abs(want[p][i]));
-            }
-        }
-        return diff / max;
+        return org.taskvec.perf.GpuCheck.relError(got, want);
     }
 
     static double relError(float[] got, float[] want) {
