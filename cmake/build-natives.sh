@@ -38,9 +38,14 @@ mkdir -p "$cache"
 build="$cache/build/$llama_key"
 install="$cache/natives/$full_key"
 
-if [ -f "$install/.complete" ]; then
+# A cache entry is used only when every file still matches the checksums written when it was built.
+if [ -f "$install/.complete" ] && (cd "$install" && sha256sum --quiet -c .manifest.sha256 >/dev/null 2>&1); then
   echo "taskvec natives: cache hit $install ($flags)"
 else
+  if [ -e "$install" ]; then
+    echo "taskvec natives: cache entry $install is incomplete or altered; rebuilding it" >&2
+    rm -rf "$install"
+  fi
   echo "taskvec natives: building ($flags) in $build"
   if [ "$cuda" = 1 ]; then
     command -v nvcc >/dev/null || { echo "build-natives: --cuda needs the CUDA toolkit (nvcc); none found. The default build is CPU-only." >&2; exit 1; }
@@ -70,6 +75,7 @@ else
     (cd "$install.tmp/lib" && ls libggml-cpu-*.so 2>/dev/null || true) > "$install.tmp/lib/ggml-backends.list"
   fi
   echo "$flags" > "$install.tmp/.flags"
+  (cd "$install.tmp" && find . -type f ! -name '.manifest.sha256' ! -name '.complete' | LC_ALL=C sort | xargs sha256sum > .manifest.sha256)
   touch "$install.tmp/.complete"
   rm -rf "$install"; mv "$install.tmp" "$install"
 fi

@@ -63,7 +63,12 @@ final class DemoCommand implements Callable<Integer> {
         Path models = dir != null ? dir : GeneratedModels.dir(ModelShape.TINY, ModelSynthesizer.DEFAULT_SEED);
         Path modelFile = generated ? models.resolve(ModelSynthesizer.MODEL_FILE) : model;
         Path projFile = generated ? models.resolve(ModelSynthesizer.PROJECTOR_FILE) : mmproj;
-        if (generated && (!Files.exists(modelFile) || !Files.exists(projFile))) {
+        if (generated && dir == null) {
+            if (!Files.exists(modelFile) || !Files.exists(projFile)) {
+                out.println("generating the tiny model and projector in " + models + " ...");
+            }
+            GeneratedModels.ensure(ModelShape.TINY, ModelSynthesizer.DEFAULT_SEED, true);
+        } else if (generated && (!Files.exists(modelFile) || !Files.exists(projFile))) {
             out.println("generating the tiny model and projector in " + models + " ...");
             new ModelSynthesizer(ModelShape.TINY, ModelSynthesizer.DEFAULT_SEED).writeAll(models);
         }

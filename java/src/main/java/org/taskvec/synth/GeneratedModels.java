@@ -27,17 +27,33 @@ public final class GeneratedModels {
         return cacheDir().resolve("models").resolve(shape.name() + "-" + seed);
     }
 
-    /** The folder holding model.gguf and, when withProjector, mmproj.gguf; written if absent. */
+    /**
+     * The folder holding model.gguf and, when withProjector, mmproj.gguf; written if absent, and rewritten if a
+     * cached file is not sound GGUF (a corrupt cache entry is rebuilt, not trusted).
+     */
     public static Path ensure(ModelShape shape, long seed, boolean withProjector) throws IOException {
         Path dir = dir(shape, seed);
         ModelSynthesizer synth = new ModelSynthesizer(shape, seed);
         Files.createDirectories(dir);
-        if (!Files.exists(dir.resolve(ModelSynthesizer.MODEL_FILE))) {
+        if (!sound(dir.resolve(ModelSynthesizer.MODEL_FILE))) {
             synth.writeTextModel(dir.resolve(ModelSynthesizer.MODEL_FILE));
         }
-        if (withProjector && !Files.exists(dir.resolve(ModelSynthesizer.PROJECTOR_FILE))) {
+        if (withProjector && !sound(dir.resolve(ModelSynthesizer.PROJECTOR_FILE))) {
             synth.writeProjector(dir.resolve(ModelSynthesizer.PROJECTOR_FILE));
         }
         return dir;
+    }
+
+    /** Whether a file exists and passes the GGUF structural check. */
+    static boolean sound(Path file) {
+        if (!Files.isRegularFile(file)) {
+            return false;
+        }
+        try {
+            org.taskvec.gguf.GgufReader.read(file);
+            return true;
+        } catch (IOException | org.taskvec.gguf.GgufFormatException e) {
+            return false;
+        }
     }
 }
