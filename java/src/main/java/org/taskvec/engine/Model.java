@@ -11,7 +11,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -37,11 +36,16 @@ public final class Model implements AutoCloseable {
     private final GgufFile header;
     private final GgufFile projectorHeader;
     private final ModelInfo info;
-    private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
+    // Sessions of this model, held weakly: an unreachable session is left to its cleaner
+    private final Set<Session> sessions = java.util.Collections.newSetFromMap(
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>()));
+    private final NativeReleases.ModelRelease release;
     private volatile byte[][] pieces; // token texts, built on first generation
 
     private Model(TvModel handle, Path path, GgufFile header, GgufFile projectorHeader) {
         this.handle = handle;
+        this.release = new NativeReleases.ModelRelease(handle, path.toString());
+        NativeReleases.CLEANER.register(this, release.cleaner());
         this.path = path;
         this.header = header;
         this.projectorHeader = projectorHeader;
@@ -502,11 +506,19 @@ public final class Model implements AutoCloseable {
     @Override
     public void close() {
         if (guard.close()) { // no new session can start from here on
-            for (Session s : sessions.toArray(new Session[0])) {
+            Session[] open;
+            synchronized (sessions) {
+                open = sessions.toArray(new Session[0]);
+            }
+            for (Session s : open) {
                 s.close();
             }
-            tv_model_free(handle);
+            release.releaseOwner(); // frees the model now, or after sessions the cleaner has yet to free
         }
+    }
+
+    NativeReleases.ModelRelease release() {
+        return release;
     }
 
     @Override

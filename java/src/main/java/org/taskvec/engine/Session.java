@@ -30,6 +30,7 @@ public final class Session implements AutoCloseable {
     private final Model model;
     private final TvSession handle;
     private final HandleGuard guard = new HandleGuard("session", true);
+    private final NativeReleases.SessionRelease release;
     private final int vocabularySize;
     private final int contextSize;
     // Native scratch reused by every call: no allocation per generated token.
@@ -56,6 +57,8 @@ public final class Session implements AutoCloseable {
                 throw new ModelLoadException("cannot create a session: " + NativeLibrary.lastError());
             }
             this.handle = h;
+            this.release = new NativeReleases.SessionRelease(h, model.release());
+            NativeReleases.CLEANER.register(this, release.cleaner());
             this.vocabularySize = model.vocabularySize();
             this.contextSize = tv_session_n_ctx(h);
             model.register(this);
@@ -587,7 +590,7 @@ public final class Session implements AutoCloseable {
     @Override
     public void close() {
         if (guard.close()) {
-            tv_session_free(handle);
+            release.free();
             freeHookBuffers();
             token.close();
             stop.close();

@@ -29,6 +29,41 @@ class LifecycleTest {
         assertThrows(ClosedHandleException.class, model::info);
     }
 
+    /** Opens a model and a session, uses them, and forgets them without closing. */
+    private static void leak() {
+        Model m = Model.load(TestModels.tinyModel());
+        Session s = m.newSession(params());
+        s.evaluate(Prompt.of("Q: leaked"));
+    }
+
+    @Test
+    void unclosedModelsAndSessionsAreFreedByTheSafetyNet() throws Exception {
+        long before = NativeReleases.LEAKED.get();
+        leak();
+        for (int i = 0; i < 100 && NativeReleases.LEAKED.get() < before + 2; i++) {
+            System.gc();
+            Thread.sleep(50);
+        }
+        assertTrue(NativeReleases.LEAKED.get() >= before + 2, "the model and its session were freed");
+        // a session forgotten while its model is still in use is freed alone; the model keeps working
+        try (Model m = Model.load(TestModels.tinyModel())) {
+            long b2 = NativeReleases.LEAKED.get();
+            forgetSession(m);
+            for (int i = 0; i < 100 && NativeReleases.LEAKED.get() < b2 + 1; i++) {
+                System.gc();
+                Thread.sleep(50);
+            }
+            assertTrue(NativeReleases.LEAKED.get() >= b2 + 1, "the forgotten session was freed");
+            try (Session s = m.newSession(params())) {
+                assertEquals(3, s.generate(Prompt.of("Q:"), GenerationParams.greedy(3)).tokens().length);
+            }
+        }
+    }
+
+    private static void forgetSession(Model m) {
+        m.newSession(params()).evaluate(Prompt.of("Q: forgotten"));
+    }
+
     @Test
     void closingTheModelClosesItsSessions() {
         Model model = Model.load(TestModels.tinyModel());
