@@ -1,0 +1,288 @@
+package org.taskvec.reliability;
+
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.zip.CRC32;
+import javax.imageio.ImageIO;
+
+/** Generates the bad-input corpus: files under dir and the cases that use them. */
+final class BadInputCorpus {
+    private BadInputCorpus() {}
+
+    /** Field positions of a GGUF header, found by walking it. */
+    record Fields(List<Integer> keyLengths, List<Integer> valueTypes, List<Integer> stringValues, int tokensArrayCount,
+                  List<Integer> nDims, List<Integer> dim0, List<Integer> tensorTypes, List<Integer> offsets) {}
+
+    static Fields walk(byte[] b) {
+        ByteBuffer buf = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+        long nTensors = buf.getLong(8);
+        long nKv = buf.getLong(16);
+        int p = 24;
+        List<Integer> keyLen = new ArrayList<>(), vtype = new ArrayList<>(), strVal = new ArrayList<>();
+        List<Integer> nd = new ArrayList<>(), d0 = new ArrayList<>(), tt = new ArrayList<>(), off = new ArrayList<>();
+        int tokensCount = -1;
+        for (long i = 0; i < nKv; i++) {
+            keyLen.add(p);
+            int kl = (int) buf.getLong(p);
+            String key = new String(b, p + 8, kl, StandardCharsets.UTF_8);
+            p += 8 + kl;
+            vtype.add(p);
+            int t = buf.getInt(p);
+            p += 4;
+            if (t == 8) {
+                strVal.add(p);
+                p += 8 + (int) buf.getLong(p);
+            } else if (t == 9) {
+                int et = buf.getInt(p);
+                long n = buf.getLong(p + 4);
+                if (key.equals("tokenizer.ggml.tokens")) {
+                    tokensCount = p + 4;
+                }
+                p += 12;
+                for (long k = 0; k < n; k++) {
+                    p += et == 8 ? 8 + (int) buf.getLong(p) : size(et);
+                }
+            } else {
+                p += size(t);
+            }
+        }
+        for (long i = 0; i < nTensors; i++) {
+            p += 8 + (int) buf.getLong(p);
+            nd.add(p);
+            int n = buf.getInt(p);
+            p += 4;
+            d0.add(p);
+            p += 8 * n;
+            tt.add(p);
+            p += 4;
+            off.add(p);
+            p += 8;
+        }
+        return new Fields(keyLen, vtype, strVal, tokensCount, nd, d0, tt, off);
+    }
+
+    private static int size(int type) {
+        return switch (type) {
+            case 0, 1, 7 -> 1;
+            case 2, 3 -> 2;
+            case 4, 5, 6 -> 4;
+            default -> 8;
+        };
+    }
+
+    static byte[] patchInt(byte[] b, int at, int v) {
+        byte[] c = b.clone();
+        ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN).putInt(at, v);
+        return c;
+    }
+
+    static byte[] patchLong(byte[] b, int at, long v) {
+        byte[] c = b.clone();
+        ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN).putLong(at, v);
+        return c;
+    }
+
+    static List<BadInputCase> generate(Path dir, Path model, Path projector, Path wideProjector) throws IOException {
+        List<BadInputCase> cases = new ArrayList<>();
+        byte[] m = Files.readAllBytes(model);
+        Fields f = walk(m);
+        String bad = "InvalidModelFileException";
+        int n = 0;
+        // truncations: throughout the header (metadata, vocabulary, tensor directory) and the data
+        long headerEnd = f.offsets().get(f.offsets().size() - 1) + 8;
+        for (int k = 0; k < 60; k++) {
+            long at = k < 45 ? headerEnd * k / 45 : headerEnd + (m.length - headerEnd) * (k - 44) / 16 - 1;
+            Path p = write(dir, "cut-" + at + ".gguf", Arrays.copyOf(m, (int) Math.max(0, at)));
+            cases.add(new BadInputCase("model truncated at " + at, "model", p.toString(), bad,
+                    at == 0 ? "file is empty" : "is not valid GGUF"));
+        }
+        for (int v : new int[] {0, 1, 4, 999, -1}) {
+            cases.add(c("model version " + v, "model", write(dir, "v" + v + ".gguf", patchInt(m, 4, v)), bad,
+                    "unsupported GGUF version"));
+        }
+        for (String magic : new String[] {"GGML", "ggjt", "\0\0\0\0", "FUGG"}) {
+            byte[] c = m.clone();
+            System.arraycopy(magic.getBytes(StandardCharsets.ISO_8859_1), 0, c, 0, 4);
+            cases.add(c("model magic " + magic.replace("\0", "\\0"), "model", write(dir, "magic" + (n++) + ".gguf", c),
+                    bad, "not a GGUF file"));
+        }
+        for (long count : new long[] {1L << 40, Long.MAX_VALUE, -5L, 1_000_000}) {
+            cases.add(c("tensor count " + count, "model", write(dir, "tc" + (n++) + ".gguf", patchLong(m, 8, count)),
+                    bad, count < 0 ? "absurd" : "tensor count"));
+            cases.add(c("metadata count " + count, "model", write(dir, "kc" + (n++) + ".gguf", patchLong(m, 16, count)),
+                    bad, count < 0 ? "absurd" : count == 1_000_000 ? "" : "metadata count"));
+        }
+        for (int k = 0; k < Math.min(8, f.keyLengths().size()); k++) {
+            cases.add(c("key " + k + " length past the end", "model",
+                    write(dir, "kl" + k + ".gguf", patchLong(m, f.keyLengths().get(k), 1L << 33)), bad, "runs past the end"));
+            cases.add(c("key " + k + " unknown value type", "model",
+                    write(dir, "vt" + k + ".gguf", patchInt(m, f.valueTypes().get(k), 77)), bad, "unknown value type"));
+        }
+        for (int k = 0; k < Math.min(3, f.stringValues().size()); k++) {
+            cases.add(c("string value " + k + " past the end", "model",
+                    write(dir, "sv" + k + ".gguf", patchLong(m, f.stringValues().get(k), m.length)), bad, "past the end"));
+        }
+        cases.add(c("vocabulary array count absurd", "model",
+                write(dir, "tokens.gguf", patchLong(m, f.tokensArrayCount(), 1L << 35)), bad, "more than the file holds"));
+        for (int k = 0; k < Math.min(12, f.nDims().size()); k++) {
+            cases.add(c("tensor " + k + " n_dims 0", "model", write(dir, "nd0-" + k + ".gguf",
+                    patchInt(m, f.nDims().get(k), 0)), bad, "dimensions"));
+            cases.add(c("tensor " + k + " n_dims 9", "model", write(dir, "nd9-" + k + ".gguf",
+                    patchInt(m, f.nDims().get(k), 9)), bad, "dimensions"));
+            cases.add(c("tensor " + k + " dimension 0", "model", write(dir, "dz-" + k + ".gguf",
+                    patchLong(m, f.dim0().get(k), 0)), bad, "dimension 0 = 0"));
+            cases.add(c("tensor " + k + " dimension huge", "model", write(dir, "dh-" + k + ".gguf",
+                    patchLong(m, f.dim0().get(k), 1L << 50)), bad, "dimension 0 ="));
+            cases.add(c("tensor " + k + " unknown type", "model", write(dir, "tt-" + k + ".gguf",
+                    patchInt(m, f.tensorTypes().get(k), 99)), bad, "unknown type 99"));
+            cases.add(c("tensor " + k + " row not a multiple of the block", "model", write(dir, "tb-" + k + ".gguf",
+                    patchInt(m, f.tensorTypes().get(k), 12)), bad, "block size"));
+            cases.add(c("tensor " + k + " misaligned offset", "model", write(dir, "to-" + k + ".gguf",
+                    patchLong(m, f.offsets().get(k), readLong(m, f.offsets().get(k)) + 1)), bad, "not aligned"));
+            cases.add(c("tensor " + k + " offset past the end", "model", write(dir, "te-" + k + ".gguf",
+                    patchLong(m, f.offsets().get(k), 1L << 40)), bad, "past the end of the file"));
+        }
+        cases.add(c("two tensors overlap", "model", write(dir, "overlap.gguf", patchLong(m, f.offsets().get(2),
+                readLong(m, f.offsets().get(1)))), bad, "overlaps"));
+        cases.add(c("model missing", "model", dir.resolve("none.gguf"), "ModelNotFoundException", "not found"));
+        cases.add(c("model is a folder", "model", dir, "ModelNotFoundException", "not a readable file"));
+        cases.add(c("projector as model", "model", projector, bad, "is a vision projector"));
+        cases.add(c("short text file as model", "model", Files.writeString(dir.resolve("t.gguf"), "hello, not a model"),
+                bad, "too short for a GGUF header"));
+        cases.add(c("text file as model", "model", Files.writeString(dir.resolve("t2.gguf"),
+                "this is a plain text file that is long enough to hold a header"), bad, "not a GGUF file"));
+        // projectors
+        cases.add(c("projector of another width", "projector", wideProjector, "ProjectorMismatchException", "width 96"));
+        cases.add(c("model as projector", "projector", model, "ProjectorMismatchException", "not a vision projector"));
+        cases.add(c("projector missing", "projector", dir.resolve("none-mmproj.gguf"), "ModelNotFoundException",
+                "not found"));
+        byte[] pj = Files.readAllBytes(projector);
+        for (int k = 1; k <= 10; k++) {
+            int at = pj.length * k / 11;
+            cases.add(c("projector truncated at " + at, "projector", write(dir, "pcut-" + at + ".gguf",
+                    Arrays.copyOf(pj, at)), bad, "is not valid GGUF"));
+        }
+        // images
+        BufferedImage img = new BufferedImage(40, 30, BufferedImage.TYPE_INT_RGB);
+        java.util.Random noise = new java.util.Random(6); // incompressible pixels: a cut in the data loses pixels
+        for (int y = 0; y < 30; y++) {
+            for (int x = 0; x < 40; x++) {
+                img.setRGB(x, y, noise.nextInt());
+            }
+        }
+        ByteArrayOutputStream png = new ByteArrayOutputStream();
+        ImageIO.write(img, "png", png);
+        byte[] pngBytes = png.toByteArray();
+        cases.add(c("image empty", "image", write(dir, "empty.png", new byte[0]), "ImageFormatException", "empty"));
+        cases.add(c("image is text", "image", write(dir, "text.png", "not a picture".getBytes()), "ImageFormatException",
+                "not an image"));
+        cases.add(c("image missing", "image", dir.resolve("none.png"), "ImageFormatException", "not found"));
+        // cuts inside the pixel data fail; a cut after it (only the CRC and the end marker lost) still decodes
+        int idat = indexOf(pngBytes, "IDAT".getBytes(StandardCharsets.US_ASCII));
+        int idatEnd = idat + 4 + ByteBuffer.wrap(pngBytes, idat - 4, 4).getInt();
+        for (int k = 1; k <= 8; k++) {
+            int at = pngBytes.length * k / 9;
+            cases.add(c("image truncated at " + at + " of " + pngBytes.length, "image", write(dir, "icut-" + at + ".png",
+                    Arrays.copyOf(pngBytes, at)), at >= idatEnd ? "OK" : "ImageFormatException", ""));
+        }
+        cases.add(c("image 20000x20000", "image", write(dir, "huge.png", pngHeader(20000, 20000)),
+                "ImageFormatException", "20000x20000"));
+        cases.add(c("image 100000x1", "image", write(dir, "wide.png", pngHeader(100000, 1)), "ImageFormatException",
+                "100000x1"));
+        BufferedImage one = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
+        Path onePng = dir.resolve("one.png");
+        ImageIO.write(one, "png", onePng.toFile());
+        cases.add(c("image 1x1 (valid)", "image", onePng, "OK", ""));
+        BufferedImage grey16 = new BufferedImage(8, 8, BufferedImage.TYPE_USHORT_GRAY);
+        Path g16 = dir.resolve("grey16.png");
+        ImageIO.write(grey16, "png", g16.toFile());
+        cases.add(c("image 16-bit grey PNG (valid)", "image", g16, "OK", ""));
+        // hooks
+        String inv = "InvalidInputException";
+        for (String point : new String[] {"blocks.1.resid_mid", "blocks.x.resid_post", "resid_post", "embed",
+                "blocks.1.hook_z", "ln_final"}) {
+            cases.add(new BadInputCase("hook point " + point, "hook", point + "|last|", inv, "valid:"));
+        }
+        for (int layer : new int[] {4, 5, 99, -1, 1000}) {
+            cases.add(new BadInputCase("hook layer " + layer, "hook", "blocks." + layer + ".resid_post|last|", inv,
+                    layer < 0 ? "valid:" : "out of range"));
+        }
+        for (String pos : new String[] {"500", "-500", "image:0", "token:zebra:0", "3,999"}) {
+            cases.add(new BadInputCase("hook position " + pos, "hook", "blocks.1.resid_post|" + pos + "|", inv, ""));
+        }
+        for (int len : new int[] {0, 1, 63, 65, 128, 4096}) {
+            cases.add(new BadInputCase("vector length " + len, "hook", "blocks.1.resid_post|last|" + len, inv,
+                    "length " + len));
+        }
+        for (int words : new int[] {300, 1000, 5000}) {
+            cases.add(new BadInputCase("prompt of " + words + " words", "prompt", String.valueOf(words),
+                    "ContextOverflowException", "context holds"));
+        }
+        for (int tokens : new int[] {300, 1000}) {
+            cases.add(new BadInputCase("generation of " + tokens + " tokens", "generate", String.valueOf(tokens),
+                    "ContextOverflowException", "end of the context"));
+        }
+        for (int token : new int[] {-1, 32000, 99999, Integer.MIN_VALUE}) {
+            cases.add(new BadInputCase("token " + token, "token", String.valueOf(token), inv, "outside the vocabulary"));
+        }
+        for (String call : new String[] {"evaluate", "logits", "generate", "hooks", "positions"}) {
+            cases.add(new BadInputCase("session " + call + " after close", "closed", call, "ClosedHandleException",
+                    "closed"));
+        }
+        return cases;
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+
+    private static long readLong(byte[] b, int at) {
+        return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getLong(at);
+    }
+
+    private static BadInputCase c(String name, String kind, Path arg, String type, String fragment) {
+        return new BadInputCase(name, kind, arg.toString(), type, fragment);
+    }
+
+    private static Path write(Path dir, String name, byte[] content) throws IOException {
+        return Files.write(dir.resolve(name), content);
+    }
+
+    static byte[] pngHeader(int w, int h) throws IOException {
+        ByteArrayOutputStream bos = new ByteArrayOutputStream();
+        DataOutputStream out = new DataOutputStream(bos);
+        out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10});
+        ByteArrayOutputStream chunk = new ByteArrayOutputStream();
+        DataOutputStream ch = new DataOutputStream(chunk);
+        ch.writeBytes("IHDR");
+        ch.writeInt(w);
+        ch.writeInt(h);
+        ch.write(new byte[] {8, 2, 0, 0, 0});
+        byte[] body = chunk.toByteArray();
+        out.writeInt(13);
+        out.write(body);
+        CRC32 crc = new CRC32();
+        crc.update(body);
+        out.writeInt((int) crc.getValue());
+        return bos.toByteArray();
+    }
+}

@@ -1,0 +1,107 @@
+package org.taskvec.reliability;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.taskvec.engine.GenerationParams;
+import org.taskvec.engine.Image;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.ModelParams;
+import org.taskvec.engine.Prompt;
+import org.taskvec.engine.Session;
+import org.taskvec.engine.SessionParams;
+import org.taskvec.hooks.HookedRun;
+import org.taskvec.hooks.Hooks;
+import org.taskvec.hooks.Positions;
+
+/**
+ * Runs corpus cases in its own JVM (a native crash there cannot take the test JVM down): reads cases from a file,
+ * prints one result line per case ("RESULT name<TAB>type<TAB>message") as soon as it finishes, so that a crash
+ * leaves the cases before it reported.
+ *
+ * <pre>java -cp ... org.taskvec.reliability.CaseRunner CASES_FILE TINY_MODEL TINY_PROJECTOR</pre>
+ */
+public final class CaseRunner {
+    private CaseRunner() {}
+
+    public static void main(String[] args) throws Exception {
+        List<String> lines = Files.readAllLines(Path.of(args[0]));
+        Path model = Path.of(args[1]);
+        Path projector = Path.of(args[2]);
+        try (Model tiny = Model.load(model, ModelParams.defaults().withProjector(projector))) {
+            for (String line : lines) {
+                BadInputCase c = BadInputCase.parse(line);
+                String type;
+                String message;
+                try {
+                    run(c, tiny, model);
+                    type = "OK";
+                    message = "";
+                } catch (Throwable t) {
+                    type = t.getClass().getSimpleName();
+                    message = String.valueOf(t.getMessage()).replace('\n', ' ').replace('\t', ' ');
+                }
+                System.out.println("RESULT " + c.name() + "\t" + type + "\t" + message);
+                System.out.flush();
+            }
+        }
+    }
+
+    static void run(BadInputCase c, Model tiny, Path modelFile) throws Exception {
+        SessionParams sp = SessionParams.defaults().withContextSize(64).withThreads(1);
+        switch (c.kind()) {
+            case "model" -> {
+                try (Model m = Model.load(Path.of(c.arg()))) {
+                    m.layers();
+                }
+            }
+            case "projector" -> {
+                try (Model m = Model.load(modelFile, ModelParams.defaults().withProjector(Path.of(c.arg())))) {
+                    m.layers();
+                }
+            }
+            case "image" -> {
+                Image img = Image.read(Path.of(c.arg()));
+                try (Session s = tiny.newSession(sp)) {
+                    s.evaluate(Prompt.withImages("Q:", List.of(img)));
+                }
+            }
+            case "hook" -> {
+                String[] a = c.arg().split("\\|", -1); // point|positions|vector length
+                try (Session s = tiny.newSession(sp)) {
+                    Hooks h = a[2].isEmpty() ? Hooks.create().capture(a[0], Positions.parse(a[1]))
+                            : Hooks.create().replace(a[0], Positions.parse(a[1]), new float[Integer.parseInt(a[2])]);
+                    HookedRun.run(s, Prompt.of("Q: a short prompt\nA:"), h);
+                }
+            }
+            case "prompt" -> {
+                try (Session s = tiny.newSession(sp)) {
+                    s.evaluate(Prompt.of("word ".repeat(Integer.parseInt(c.arg()))));
+                }
+            }
+            case "generate" -> {
+                try (Session s = tiny.newSession(sp)) {
+                    s.generate(Prompt.of("Q:"), GenerationParams.greedy(Integer.parseInt(c.arg())));
+                }
+            }
+            case "token" -> {
+                try (Session s = tiny.newSession(sp)) {
+                    s.append(Integer.parseInt(c.arg()));
+                }
+            }
+            case "closed" -> {
+                Session s = tiny.newSession(sp);
+                s.close();
+                switch (c.arg()) {
+                    case "evaluate" -> s.evaluate(Prompt.of("Q:"));
+                    case "logits" -> s.logits();
+                    case "generate" -> s.generate(Prompt.of("Q:"), GenerationParams.greedy(1));
+                    case "hooks" -> HookedRun.run(s, Prompt.of("Q:"), Hooks.create().capture("blocks.0.resid_post",
+                            Positions.last()));
+                    default -> s.positions();
+                }
+            }
+            default -> throw new IllegalArgumentException("unknown case kind " + c.kind());
+        }
+    }
+}
