@@ -85,7 +85,7 @@ class BadInputTest {
         byte[] bytes = Files.readAllBytes(png);
         Path cut = Files.write(tmp.resolve("cut.png"), Arrays.copyOf(bytes, bytes.length / 2));
         expect(ImageFormatException.class, "cannot decode", () -> Image.read(cut));
-        Path huge = Files.write(tmp.resolve("huge.png"), pngHeader(20000, 20000));
+        Path huge = Files.write(tmp.resolve("huge.png"), org.taskvec.TestImages.pngHeader(20000, 20000));
         expect(ImageFormatException.class, "20000x20000", () -> Image.read(huge));
         expect(ImageFormatException.class, "no pixels", () -> Image.ofRgb(0, 5, new byte[0]));
         expect(ImageFormatException.class, "expected", () -> Image.ofRgb(2, 2, new byte[5]));
@@ -94,26 +94,6 @@ class BadInputTest {
             s.evaluate(Prompt.withImages("Q:", List.of(Image.ofRgb(1, 1, new byte[] {1, 2, 3}))));
             assertEquals(16 + model.tokenize("Q:", true).length, s.positions());
         }
-    }
-
-    /** A PNG signature and IHDR chunk claiming the given size, with no image data. */
-    static byte[] pngHeader(int w, int h) throws Exception {
-        ByteArrayOutputStream bos = new ByteArrayOutputStream();
-        DataOutputStream out = new DataOutputStream(bos);
-        out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10});
-        ByteArrayOutputStream chunk = new ByteArrayOutputStream();
-        DataOutputStream c = new DataOutputStream(chunk);
-        c.writeBytes("IHDR");
-        c.writeInt(w);
-        c.writeInt(h);
-        c.write(new byte[] {8, 2, 0, 0, 0});
-        byte[] body = chunk.toByteArray();
-        out.writeInt(13);
-        out.write(body);
-        CRC32 crc = new CRC32();
-        crc.update(body);
-        out.writeInt((int) crc.getValue());
-        return bos.toByteArray();
     }
 
     @Test

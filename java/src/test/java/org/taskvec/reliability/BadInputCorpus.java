@@ -195,9 +195,9 @@ final class BadInputCorpus {
             cases.add(c("image truncated at " + at + " of " + pngBytes.length, "image", write(dir, "icut-" + at + ".png",
                     Arrays.copyOf(pngBytes, at)), at >= idatEnd ? "OK" : "ImageFormatException", ""));
         }
-        cases.add(c("image 20000x20000", "image", write(dir, "huge.png", pngHeader(20000, 20000)),
+        cases.add(c("image 20000x20000", "image", write(dir, "huge.png", org.taskvec.TestImages.pngHeader(20000, 20000)),
                 "ImageFormatException", "20000x20000"));
-        cases.add(c("image 100000x1", "image", write(dir, "wide.png", pngHeader(100000, 1)), "ImageFormatException",
+        cases.add(c("image 100000x1", "image", write(dir, "wide.png", org.taskvec.TestImages.pngHeader(100000, 1)), "ImageFormatException",
                 "100000x1"));
         BufferedImage one = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
         Path onePng = dir.resolve("one.png");
@@ -265,24 +265,5 @@ final class BadInputCorpus {
 
     private static Path write(Path dir, String name, byte[] content) throws IOException {
         return Files.write(dir.resolve(name), content);
-    }
-
-    static byte[] pngHeader(int w, int h) throws IOException {
-        ByteArrayOutputStream bos = new ByteArrayOutputStream();
-        DataOutputStream out = new DataOutputStream(bos);
-        out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10});
-        ByteArrayOutputStream chunk = new ByteArrayOutputStream();
-        DataOutputStream ch = new DataOutputStream(chunk);
-        ch.writeBytes("IHDR");
-        ch.writeInt(w);
-        ch.writeInt(h);
-        ch.write(new byte[] {8, 2, 0, 0, 0});
-        byte[] body = chunk.toByteArray();
-        out.writeInt(13);
-        out.write(body);
-        CRC32 crc = new CRC32();
-        crc.update(body);
-        out.writeInt((int) crc.getValue());
-        return bos.toByteArray();
     }
 }
