@@ -10,8 +10,10 @@ import java.util.concurrent.Callable;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.ModelParams;
 import org.taskvec.engine.NativeLibrary;
+import org.taskvec.engine.Session;
 import org.taskvec.engine.SessionParams;
 import org.taskvec.perf.BenchRunner;
+import org.taskvec.xpatch.PaperWorkload;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -49,6 +51,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = {"--verbose", "-v"}, description = "show llama.cpp's log")
     boolean verbose;
 
+    @Option(names = "--paper-workload", arity = "0..1", fallbackValue = "", paramLabel = "FILE",
+            description = "instead: time the paper's evaluation loop (extraction, patched image queries, a sweep over "
+                    + "every layer) on synthetic prompts, as benchmarks/official_loop.py does it the official way; "
+                    + "FILE: the workload as JSON (default: the paper's shapes); needs --mmproj")
+    String paperWorkload;
+
     @Override
     public Integer call() throws Exception {
         if (promptTokens < 2 || genTokens < 1 || rounds < 1) {
@@ -65,6 +73,9 @@ final class BenchCommand implements Callable<Integer> {
         SessionParams sp = SessionParams.defaults().withContextSize(Math.max(1024, 2 * (promptTokens + genTokens) + 1024));
         if (threads != null) {
             sp = sp.withThreads(threads);
+        }
+        if (paperWorkload != null) {
+            return runPaperWorkload(mp.withImageCacheBytes(ModelParams.defaults().imageCacheBytes()), sp, choice);
         }
         try (Model m = Model.load(model, mp)) {
             System.err.printf("bench: %s, gpu layers %d (%s), %d threads, prompt ~%d tokens, %d generated, %d rounds%n",
@@ -110,6 +121,42 @@ final class BenchCommand implements Callable<Integer> {
                         o.put("speed_ratio_max", r.ratioMax());
                     }
                 }
+                om.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
+            }
+        }
+        return 0;
+    }
+
+    private int runPaperWorkload(ModelParams mp, SessionParams sp, org.taskvec.engine.GpuLayers.Choice choice)
+            throws Exception {
+        if (mmproj == null) {
+            throw new org.taskvec.engine.NoProjectorException("--paper-workload times image queries: give --mmproj");
+        }
+        ObjectMapper om = new ObjectMapper();
+        PaperWorkload.Spec spec = paperWorkload.isEmpty() ? PaperWorkload.Spec.paperDefault()
+                : om.readValue(Path.of(paperWorkload).toFile(), PaperWorkload.Spec.class);
+        try (Model m = Model.load(model, mp);
+             Session s = m.newSession(sp.withContextSize(Math.max(1024, 600 + spec.newTokens() + 64)))) {
+            System.err.printf("paper workload: %s, gpu layers %d (%s), %s%n", m.info().description(), choice.layers(),
+                    choice.why(), spec);
+            PaperWorkload.Result r = PaperWorkload.run(m, s, spec, rounds * 2,
+                    phase -> System.err.print("\r\033[K[paper workload] " + phase));
+            System.err.println();
+            r.phasesMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.1f ms%n", k, v));
+            r.stepMedianMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.2f ms (median)%n", k, v));
+            if (json != null) {
+                ObjectNode root = om.createObjectNode();
+                root.put("model", model.toString());
+                root.put("description", m.info().description());
+                root.put("gpu_layers", choice.layers());
+                root.putPOJO("gpus", org.taskvec.engine.GpuDevices.list());
+                root.put("system", NativeLibrary.systemInfo().trim());
+                root.putPOJO("workload", spec);
+                root.put("query_tokens", r.queryTokens());
+                root.put("sweep_layers", r.sweepLayers());
+                root.putPOJO("phases_ms", r.phasesMs());
+                root.putPOJO("step_median_ms", r.stepMedianMs());
+                root.putPOJO("first_answers", r.firstAnswers());
                 om.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
             }
         }

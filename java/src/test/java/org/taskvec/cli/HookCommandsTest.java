@@ -105,6 +105,40 @@ class HookCommandsTest {
         assertTrue(r.out().contains("decode, hook-free session"), r.out());
     }
 
+    @Test
+    void benchTimesThePaperWorkload(@TempDir Path tmp) throws Exception {
+        Path spec = Files.writeString(tmp.resolve("w.json"), "{\"extraction_prompts\": 3, \"extraction_tokens\": 12, "
+                + "\"patched_queries\": 2, \"new_tokens\": 3, \"patch_layer\": 2, \"sweep_queries\": 2, "
+                + "\"image_size\": 48, \"seed\": 7}");
+        Path json = tmp.resolve("paper.json");
+        CliTest.Run r = CliTest.run("bench", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--paper-workload", spec.toString(), "--rounds", "1",
+                "--threads", String.valueOf(TestModels.threads()), "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(json.toFile());
+        assertEquals(3, j.get("workload").get("extraction_prompts").asInt());
+        assertEquals(4, j.get("sweep_layers").asInt()); // every layer of the tiny model
+        for (String phase : new String[] {"extraction", "patched_queries", "sweep", "total"}) {
+            assertTrue(j.get("phases_ms").get(phase).asDouble() > 0, phase);
+        }
+        double parts = j.get("phases_ms").get("extraction").asDouble() + j.get("phases_ms").get("patched_queries")
+                .asDouble() + j.get("phases_ms").get("sweep").asDouble();
+        assertTrue(parts <= j.get("phases_ms").get("total").asDouble() + 1e-6);
+        assertEquals(5, j.get("step_median_ms").size());
+        assertEquals(2, j.get("first_answers").size());
+        // "Q:" + image tokens + "\nA:" with BOS
+        int imageTokens = j.get("query_tokens").asInt() - 6;
+        assertTrue(imageTokens > 0, j.toString());
+        assertTrue(r.out().contains("sweep"), r.out());
+    }
+
+    @Test
+    void paperWorkloadNeedsAProjector() {
+        CliTest.Run r = CliTest.run("bench", "--model", TestModels.tinyModel().toString(), "--paper-workload");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("--mmproj"), r.err());
+    }
+
     private static String line(String out, String prefix) {
         return out.lines().filter(l -> l.startsWith(prefix)).findFirst().orElseThrow(() -> new AssertionError(out));
     }

@@ -1,0 +1,172 @@
+package org.taskvec.xpatch;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Consumer;
+import org.taskvec.engine.Image;
+import org.taskvec.engine.Model;
+import org.taskvec.engine.Prompt;
+import org.taskvec.engine.Session;
+import org.taskvec.hooks.HookedRun;
+import org.taskvec.hooks.Hooks;
+import org.taskvec.hooks.Positions;
+import org.taskvec.hooks.RunResult;
+
+/**
+ * The paper's evaluation loop as a timed workload, with synthetic prompts of the paper's shapes, run through the
+ * same machinery as {@code taskvec xpatch} (one session whose KV cache keeps shared prefixes, {@link Predictor} for
+ * patched queries). benchmarks/official_loop.py runs the identical workload the official way (transformers, forward
+ * hooks, no KV cache); both read the same workload file, so their times compare directly.
+ *
+ * <ul>
+ *   <li>extraction: {@code extractionPrompts} text-example prompts of {@code extractionTokens} tokens ending in ":",
+ *       every layer read at the last position, averaged into one vector per layer;</li>
+ *   <li>patched queries: {@code patchedQueries} image queries "Q:&lt;image&gt;\nA:" (one random image each) with the
+ *       vector of {@code patchLayer} written at the final ":", {@code newTokens} greedy tokens;</li>
+ *   <li>layer sweep: {@code sweepQueries} image queries, patched at every layer in turn, one token each.</li>
+ * </ul>
+ */
+public final class PaperWorkload {
+    /** The workload; the JSON names match benchmarks/official_loop.py's. */
+    public record Spec(@JsonProperty("extraction_prompts") int extractionPrompts,
+                       @JsonProperty("extraction_tokens") int extractionTokens,
+                       @JsonProperty("patched_queries") int patchedQueries,
+                       @JsonProperty("new_tokens") int newTokens,
+                       @JsonProperty("patch_layer") int patchLayer,
+                       @JsonProperty("sweep_queries") int sweepQueries,
+                       @JsonProperty("image_size") int imageSize,
+                       @JsonProperty("seed") long seed) {
+        /** The default: about what one task of the paper costs, with a 32-layer sweep on a 7B model. */
+        public static Spec paperDefault() {
+            return new Spec(30, 50, 20, 5, 15, 10, 336, 1);
+        }
+    }
+
+    /** Phase times in milliseconds, single-step medians, and what was computed (to check both sides did the same). */
+    public record Result(Map<String, Double> phasesMs, Map<String, Double> stepMedianMs, int queryTokens,
+                         int sweepLayers, List<String> firstAnswers) {}
+
+    private static final int COLON = 29901; // ":" in the LLaMA SPM vocabulary of the generated models
+
+    private PaperWorkload() {}
+
+    public static Result run(Model model, Session session, Spec spec, int repeats, Consumer<String> progress) {
+        if (!model.hasProjector()) {
+            throw new org.taskvec.engine.NoProjectorException("the paper workload needs a vision projector");
+        }
+        if (spec.patchLayer() < 0 || spec.patchLayer() >= model.layers()) {
+            throw new org.taskvec.engine.InvalidInputException("patch_layer " + spec.patchLayer()
+                    + " is out of range 0.." + (model.layers() - 1));
+        }
+        XpatchContext cx = new XpatchContext(model, session);
+        Random rnd = new Random(spec.seed());
+        List<Prompt> extraction = new ArrayList<>();
+        for (int i = 0; i < spec.extractionPrompts(); i++) {
+            int[] ids = new int[spec.extractionTokens() - 1];
+            for (int k = 0; k < ids.length - 1; k++) {
+                ids[k] = 100 + rnd.nextInt(32000 - 100);
+            }
+            ids[ids.length - 1] = COLON;
+            extraction.add(Prompt.builder().tokens(ids).build()); // BOS added: extractionTokens in all
+        }
+        List<Prompt> queries = new ArrayList<>();
+        for (int i = 0; i < Math.max(spec.patchedQueries(), spec.sweepQueries()); i++) {
+            queries.add(Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:", List.of(randomImage(rnd,
+                    spec.imageSize()))));
+        }
+        int nLayer = model.layers();
+        Map<String, Double> phases = new LinkedHashMap<>();
+        List<String> answers = new ArrayList<>();
+        long start = System.nanoTime();
+
+        progress.accept("extraction");
+        long t = System.nanoTime();
+        float[][] vectors = new float[nLayer][model.embeddingSize()];
+        for (Prompt p : extraction) {
+            RunResult r = HookedRun.run(session, p, Hooks.create().captureLayers("resid_post", nLayer,
+                    Positions.last()));
+            for (int l = 0; l < nLayer; l++) {
+                float[] v = r.captures().get(l).last();
+                for (int d = 0; d < v.length; d++) {
+                    vectors[l][d] += v[d] / extraction.size();
+                }
+            }
+        }
+        phases.put("extraction", ms(t));
+
+        progress.accept("patched queries");
+        t = System.nanoTime();
+        for (int i = 0; i < spec.patchedQueries(); i++) {
+            answers.add(Predictor.predict(cx, queries.get(i), vectors[spec.patchLayer()], spec.patchLayer(),
+                    spec.newTokens()));
+        }
+        phases.put("patched_queries", ms(t));
+
+        progress.accept("layer sweep");
+        t = System.nanoTime();
+        // query by query, so that the session's cache keeps each query's prefix across the layers
+        for (int i = 0; i < spec.sweepQueries(); i++) {
+            for (int l = 0; l < nLayer; l++) {
+                Predictor.predict(cx, queries.get(i), vectors[l], l, 1);
+            }
+        }
+        phases.put("sweep", ms(t));
+        phases.put("total", ms(start));
+
+        progress.accept("single steps");
+        Map<String, Double> steps = new LinkedHashMap<>();
+        Prompt q = queries.get(0);
+        float[] v = vectors[spec.patchLayer()];
+        int layer = spec.patchLayer();
+        steps.put("image_query_plain_forward", median(repeats, () -> {
+            session.truncate(0);
+            session.evaluate(q);
+        }));
+        steps.put("image_query_patched_forward", median(repeats, () -> {
+            session.truncate(0);
+            Predictor.predict(cx, q, v, layer, 1);
+        }));
+        steps.put("extraction_read_one_layer", median(repeats, () -> {
+            session.truncate(0);
+            HookedRun.run(session, extraction.get(0), Hooks.create().capture("blocks." + layer + ".resid_post",
+                    Positions.last()));
+        }));
+        steps.put("patched_query_new_tokens", median(repeats, () -> {
+            session.truncate(0);
+            Predictor.predict(cx, q, v, layer, spec.newTokens());
+        }));
+        steps.put("sweep_step_cached_prefix", median(repeats, () -> Predictor.predict(cx, q, v, layer, 1)));
+        return new Result(phases, steps, session.layout(q).length, nLayer, answers.subList(0,
+                Math.min(3, answers.size())));
+    }
+
+    private static Image randomImage(Random rnd, int side) {
+        byte[] rgb = new byte[side * side * 3];
+        rnd.nextBytes(rgb);
+        return Image.ofRgb(side, side, rgb);
+    }
+
+    private static double ms(long since) {
+        return (System.nanoTime() - since) / 1e6;
+    }
+
+    private static double median(int repeats, Runnable r) {
+        for (int w = 0; w < 2; w++) {
+            r.run();
+        }
+        List<Double> xs = new ArrayList<>();
+        for (int k = 0; k < repeats; k++) {
+            long t = System.nanoTime();
+            r.run();
+            xs.add(ms(t));
+        }
+        Collections.sort(xs);
+        int n = xs.size();
+        return n % 2 == 1 ? xs.get(n / 2) : (xs.get(n / 2 - 1) + xs.get(n / 2)) / 2;
+    }
+}
