@@ -23,6 +23,10 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "" + ModelSynthesizer.DEFAULT_SEED, description = "weight seed")
     long seed;
 
+    @Option(names = "--type", paramLabel = "F32|F16|Q8_0",
+            description = "text-model weight type written directly (default: the shape's)")
+    org.taskvec.gguf.GgmlType type;
+
     @Option(names = "--quantize", split = ",", paramLabel = "TYPE,TYPE",
             description = "also write model-TYPE.gguf for each type (Q8_0, Q4_K_M, ...), quantized by llama.cpp")
     java.util.List<String> quantize = new java.util.ArrayList<>();
@@ -30,6 +34,14 @@ final class SynthCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ModelShape s = ModelShape.byName(shape);
+        if (type != null) {
+            if (type != org.taskvec.gguf.GgmlType.F32 && type != org.taskvec.gguf.GgmlType.F16
+                    && type != org.taskvec.gguf.GgmlType.Q8_0) {
+                throw new org.taskvec.engine.InvalidInputException("--type: the generator writes F32, F16 or Q8_0; "
+                        + "use --quantize for " + type);
+            }
+            s = s.withWeightType(type);
+        }
         long t0 = System.nanoTime();
         new ModelSynthesizer(s, seed).writeAll(out);
         Path m = out.resolve(ModelSynthesizer.MODEL_FILE);

@@ -20,8 +20,8 @@ import org.taskvec.hooks.Positions;
 /**
  * What patching costs on a given model and machine, measured in one process and interleaved (each round runs every
  * operation once, in a rotating order, so that drift of the machine falls on all alike): a plain prompt, the prompt
- * with a one-layer capture, an all-layer capture and a one-layer patch; decoding in a plain session and in a
- * session that used hooks before; and image encoding. Reports each operation's median time and speed, and its
+ * with a one-layer capture, an all-layer capture and a one-layer patch; decoding through the library's C++ loop,
+ * through the Java API, and in a session that used hooks before; and image encoding. Reports each operation's median time and speed, and its
  * ratio to the plain counterpart with the spread over rounds.
  */
 public final class BenchRunner {
@@ -55,6 +55,7 @@ public final class BenchRunner {
             ops.put("prompt + capture 1 layer", () -> { plain.truncate(0); HookedRun.run(plain, prompt, one); });
             ops.put("prompt + capture all layers", () -> { plain.truncate(0); HookedRun.run(plain, prompt, all); });
             ops.put("prompt + patch 1 layer", () -> { plain.truncate(0); HookedRun.run(plain, prompt, patch); });
+            ops.put("decode, C++ loop", () -> { plain.evaluate(prompt); timeInner(() -> plain.generateTokens(gen)); });
             ops.put("decode", () -> { plain.evaluate(prompt); timeInner(() -> plain.continueGeneration(gen, null)); });
             ops.put("decode, hook-free session", () -> {
                 hooked.evaluate(prompt);
@@ -86,7 +87,7 @@ public final class BenchRunner {
             List<Result> out = new ArrayList<>();
             for (String n : names) {
                 boolean decode = n.startsWith("decode");
-                String base = decode ? "decode" : n.startsWith("image") ? null : "prompt";
+                String base = BASELINES.get(n);
                 double median = median(ms.get(n));
                 double tokens = decode ? s.genTokens() : promptLen;
                 List<Double> ratios = new ArrayList<>();
@@ -104,6 +105,16 @@ public final class BenchRunner {
             return out;
         }
     }
+
+    /**
+     * What each operation is compared with: hooks with the plain prompt; the Java API's decoding (a JNI crossing,
+     * token text and stop checks per token) with the library's own C++ loop in the same session; the hook-free
+     * session with plain decoding. Image encoding has no baseline.
+     */
+    private static final Map<String, String> BASELINES = Map.of(
+            "prompt", "prompt", "prompt + capture 1 layer", "prompt", "prompt + capture all layers", "prompt",
+            "prompt + patch 1 layer", "prompt", "decode, C++ loop", "decode, C++ loop", "decode", "decode, C++ loop",
+            "decode, hook-free session", "decode");
 
     /** Decode operations time only their generation, not the prompt reset before it. */
     private static final ThreadLocal<Double> INNER = new ThreadLocal<>();

@@ -30,6 +30,12 @@ public record ModelShape(
         }
     }
 
+    /** The same shape with other text-model weights (F32, F16 or Q8_0). */
+    public ModelShape withWeightType(GgmlType type) {
+        return new ModelShape(name, nEmbd, nLayer, nHead, nHeadKv, nFf, nCtx, type, imageSize, patchSize, vEmbd, vLayer,
+                vHead, vFf, visionType);
+    }
+
     public int headDim() {
         return nEmbd / nHead;
     }

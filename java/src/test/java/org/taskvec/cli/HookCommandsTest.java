@@ -93,7 +93,7 @@ class HookCommandsTest {
                 "--threads", String.valueOf(TestModels.threads()), "--json", json.toString());
         assertEquals(0, r.code(), r.err());
         JsonNode j = new ObjectMapper().readTree(json.toFile());
-        assertEquals(7, j.get("results").size());
+        assertEquals(8, j.get("results").size());
         for (JsonNode o : j.get("results")) {
             assertTrue(o.get("median_ms").asDouble() > 0, o.toString());
             if (o.has("baseline") && !o.get("baseline").asText().equals(o.get("operation").asText())) {
@@ -103,6 +103,7 @@ class HookCommandsTest {
         }
         assertTrue(r.out().contains("prompt + patch 1 layer"), r.out());
         assertTrue(r.out().contains("decode, hook-free session"), r.out());
+        assertTrue(line(r.out(), "decode  ").contains("vs decode, C++ loop"), r.out());
     }
 
     @Test
