@@ -63,7 +63,8 @@ def build_model(torch, tf, name, dev, dtype, seed):
             model = tf.LlavaForConditionalGeneration(cfg)
     finally:
         torch.set_default_dtype(old)
-    return model.to(dev, dtype).eval(), n_img
+    # .to(dev) only: a .to(dtype) would also cast fp32 buffers (rotary inv_freq) that from_pretrained keeps fp32
+    return model.to(dev).eval(), n_img
 
 
 def decoder_layers(model):
