@@ -9,7 +9,7 @@ org.taskvec.xpatch.PaperWorkload on the Java side) is:
   layer sweep     - sweep_queries queries, patched at every layer in turn, one token each.
 The model is built from a config with random weights (the GPU machine has no network): timings, not answers.
 
-  python3 benchmarks/official_loop.py [--config 7b|tiny] [--workload FILE] [--json OUT] [--repeats 10]
+  python3 benchmarks/official_loop.py [--config 7b|llava-1.5-7b|tiny] [--workload FILE] [--json OUT] [--repeats 10]
 """
 import argparse
 import contextlib
@@ -34,6 +34,7 @@ CONFIGS = {  # LLaVA-1.5-7B's architecture, and a tiny one (still 576 image toke
              dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
                   num_key_value_heads=4, vocab_size=32064, max_position_embeddings=4096, rms_norm_eps=1e-5)),
 }
+CONFIGS["llava-1.5-7b"] = CONFIGS["7b"]  # the name benchmarks/gpu-check.sh passes
 
 
 def fail(msg):
@@ -252,7 +253,7 @@ def main():
         "attn_implementation": getattr(model.config, "_attn_implementation", None),
         "workload": wl, "repeats": args.repeats, "n_layers": n_layer, "image_tokens": n_img,
         "query_tokens": query.shape[1], "sweep_layers": len(sweep_layers), "build_s": build_s,
-        "phases_ms": phases, "forwards": counts, "step_median_ms": steps,
+        "phases_ms": phases, "phases_s": {k: v / 1e3 for k, v in phases.items()}, "forwards": counts, "step_median_ms": steps,
         "peak_gpu_mem_bytes": torch.cuda.max_memory_allocated(dev) if cuda else None,
         "first_answers": answers[:3],
     }

@@ -15,7 +15,7 @@ import javax.imageio.stream.ImageInputStream;
 
 /**
  * An image as packed 8-bit RGB rows, the form libmtmd takes. Read from PNG or JPEG files or made from a
- * {@link BufferedImage}; alpha is dropped (composited on nothing), grey and palette images become RGB.
+ * {@link BufferedImage}; alpha is dropped (composited on nothing), grey, palette, 16-bit and CMYK images become RGB.
  * Immutable.
  */
 public final class Image {
@@ -64,9 +64,20 @@ public final class Image {
             ImageReader reader = readers.next();
             try {
                 reader.setInput(iis, true, true);
+                // ImageIO decodes a truncated or corrupt JPEG with a warning and grey where data is missing; a
+                // model must not see half an image, so a warning is an error here
+                reader.addIIOReadWarningListener((src, warning) -> {
+                    throw new ImageFormatException("image " + name + " is truncated or corrupt: " + warning);
+                });
                 int w = reader.getWidth(0);
                 int h = reader.getHeight(0);
                 checkSize(w, h, name);
+                if (reader.getFormatName().equalsIgnoreCase("jpeg")) {
+                    Image cmyk = CmykJpeg.readIfFourChannel(reader, w, h);
+                    if (cmyk != null) {
+                        return cmyk;
+                    }
+                }
                 BufferedImage img = reader.read(0);
                 return of(img);
             } finally {
@@ -109,6 +120,11 @@ public final class Image {
                     + "x3 = " + (long) width * height * 3);
         }
         return new Image(width, height, rgb.clone());
+    }
+
+    /** Wraps RGB bytes that the caller gives up (no copy). */
+    static Image ownRgb(int width, int height, byte[] rgb) {
+        return new Image(width, height, rgb);
     }
 
     private static void checkSize(int w, int h, String name) {

@@ -205,6 +205,24 @@ final class BadInputCorpus {
         Path g16 = dir.resolve("grey16.png");
         ImageIO.write(grey16, "png", g16.toFile());
         cases.add(c("image 16-bit grey PNG (valid)", "image", g16, "OK", ""));
+        Path plainCmyk = write(dir, "cmyk.jpg", org.taskvec.TestImages.cmykJpeg(200, 10, 20, 30, false));
+        cases.add(c("image CMYK JPEG (valid)", "image", plainCmyk, "OK", ""));
+        Path adobeCmyk = write(dir, "cmyk-adobe.jpg", org.taskvec.TestImages.cmykJpeg(200, 10, 20, 30, true));
+        cases.add(c("image Adobe CMYK JPEG (valid)", "image", adobeCmyk, "OK", ""));
+        ByteArrayOutputStream jpg = new ByteArrayOutputStream();
+        ImageIO.write(img, "jpeg", jpg);
+        byte[] jpgBytes = jpg.toByteArray();
+        for (int k = 1; k <= 4; k++) {
+            int at = jpgBytes.length - jpgBytes.length * k / 10; // inside the scan data
+            cases.add(c("JPEG truncated at " + at + " of " + jpgBytes.length, "image", write(dir, "jcut-" + at
+                    + ".jpg", Arrays.copyOf(jpgBytes, at)), "ImageFormatException", "truncated or corrupt"));
+        }
+        byte[] cmykBytes = Files.readAllBytes(adobeCmyk);
+        for (int k = 1; k <= 3; k++) {
+            int at = cmykBytes.length * k / 4;
+            cases.add(c("image CMYK JPEG truncated at " + at, "image", write(dir, "cmykcut-" + at + ".jpg",
+                    Arrays.copyOf(cmykBytes, at)), "ImageFormatException", ""));
+        }
         // hooks
         String inv = "InvalidInputException";
         for (String point : new String[] {"blocks.1.resid_mid", "blocks.x.resid_post", "resid_post", "embed",
@@ -237,6 +255,14 @@ final class BadInputCorpus {
             cases.add(new BadInputCase("session " + call + " after close", "closed", call, "ClosedHandleException",
                     "closed"));
         }
+        for (String call : new String[] {"evaluate", "logits", "generate", "hooks", "truncate"}) {
+            cases.add(new BadInputCase("session " + call + " from a second thread during a generation", "threads",
+                    call, "ConcurrentSessionUseException", "in use by another thread"));
+        }
+        cases.add(new BadInputCase("session closed from a second thread during a generation", "threads", "close",
+                "ClosedHandleException", "closed"));
+        cases.add(new BadInputCase("two sessions of one model on two threads (valid)", "threads", "sessions", "OK",
+                ""));
         return cases;
     }
 

@@ -101,7 +101,71 @@ public final class CaseRunner {
                     default -> s.positions();
                 }
             }
+            case "threads" -> twoThreads(c.arg(), tiny, sp);
             default -> throw new IllegalArgumentException("unknown case kind " + c.kind());
+        }
+    }
+
+    /**
+     * A session used from a second thread while the first is inside a generation (held there by its token
+     * listener, so the overlap is certain): the second thread's call must be refused with a typed exception;
+     * "close" must wait for the generation, which then finishes normally, and later calls see a closed session.
+     */
+    static void twoThreads(String call, Model tiny, SessionParams sp) throws Exception {
+        if (call.equals("sessions")) { // two sessions of one model, one per thread: allowed
+            try (Session a = tiny.newSession(sp); Session b = tiny.newSession(sp)) {
+                var other = java.util.concurrent.CompletableFuture.supplyAsync(
+                        () -> b.generate(Prompt.of("Q:"), GenerationParams.greedy(8)).text());
+                String mine = a.generate(Prompt.of("Q:"), GenerationParams.greedy(8)).text();
+                if (!mine.equals(other.get())) {
+                    throw new AssertionError("two sessions disagree: '" + mine + "' vs '" + other.get() + "'");
+                }
+            }
+            return;
+        }
+        Session s = tiny.newSession(sp);
+        var inside = new java.util.concurrent.CountDownLatch(1);
+        var release = new java.util.concurrent.CountDownLatch(1);
+        var generation = java.util.concurrent.CompletableFuture.supplyAsync(() -> s.generate(Prompt.of("Q:"),
+                GenerationParams.greedy(6), (token, text) -> {
+                    inside.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return true;
+                }));
+        if (!inside.await(30, java.util.concurrent.TimeUnit.SECONDS)) {
+            throw new AssertionError("the generation did not start");
+        }
+        try {
+            switch (call) {
+                case "evaluate" -> s.evaluate(Prompt.of("Q:"));
+                case "logits" -> s.logits();
+                case "generate" -> s.generate(Prompt.of("Q:"), GenerationParams.greedy(1));
+                case "hooks" -> HookedRun.run(s, Prompt.of("Q:"), Hooks.create().capture("blocks.0.resid_post",
+                        Positions.last()));
+                case "truncate" -> s.truncate(0);
+                case "close" -> {
+                    var closing = java.util.concurrent.CompletableFuture.runAsync(s::close);
+                    Thread.sleep(50);
+                    if (closing.isDone()) {
+                        throw new AssertionError("close did not wait for the generation in flight");
+                    }
+                    release.countDown();
+                    closing.get(30, java.util.concurrent.TimeUnit.SECONDS);
+                    if (generation.get().tokens().length == 0) {
+                        throw new AssertionError("the generation in flight was cut short");
+                    }
+                    s.positions(); // closed now
+                }
+                default -> throw new IllegalArgumentException("unknown call " + call);
+            }
+        } finally {
+            release.countDown();
+            generation.exceptionally(t -> null).get(30, java.util.concurrent.TimeUnit.SECONDS);
+            s.close();
         }
     }
 }
