@@ -8,12 +8,14 @@ import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 import org.taskvec.TestModels;
 
 /** Bad input gets a typed exception with a clear message, checked before it reaches native code. */
+@Tag("reliability")
 class BadInputTest {
     static Model model;
     @TempDir

@@ -6,10 +6,12 @@ import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.taskvec.TestImages;
 
 /** Images in the less common encodings become the right RGB pixels, not just "some" pixels. */
+@Tag("reliability")
 class ImageFormatsTest {
     // C 200, M 10, Y 20, K 30 -> light left: R (255-200)(255-30)/255 = 48, G 216, B 207
     private static final int[] EXPECTED = {48, 216, 207};

@@ -3,9 +3,11 @@ package org.taskvec.engine;
 import static org.junit.jupiter.api.Assertions.*;
 
 import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.taskvec.TestModels;
 
+@Tag("reliability")
 class LifecycleTest {
     static SessionParams params() {
         return SessionParams.defaults().withContextSize(256).withThreads(TestModels.threads());

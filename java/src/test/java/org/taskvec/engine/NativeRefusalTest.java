@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.taskvec.TestModels;
@@ -15,6 +16,7 @@ import org.taskvec.gguf.GgufWriter;
 import org.taskvec.gguf.TensorSource;
 
 /** Files that are sound GGUF but that llama.cpp refuses: an exception carrying llama.cpp's reason, no crash. */
+@Tag("reliability")
 class NativeRefusalTest {
     @Test
     void quantizedModelsLoadAndBadTypesAreRefused(@TempDir Path tmp) {

@@ -8,6 +8,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.taskvec.TestModels;
 import org.taskvec.engine.Model;
@@ -16,6 +17,7 @@ import org.taskvec.engine.Session;
 import org.taskvec.engine.SessionParams;
 
 /** One model, eight threads, each with its own session doing captures and patches: same results as one thread. */
+@Tag("reliability")
 class ConcurrentHooksTest {
     record Outcome(float[] captured, float[] patchedLogits) {}
 

@@ -19,7 +19,8 @@ final class BadInputCorpus {
 
     /** Field positions of a GGUF header, found by walking it. */
     record Fields(List<Integer> keyLengths, List<Integer> valueTypes, List<Integer> stringValues, int tokensArrayCount,
-                  List<Integer> nDims, List<Integer> dim0, List<Integer> tensorTypes, List<Integer> offsets) {}
+                  List<Integer> nDims, List<Integer> dim0, List<Integer> tensorTypes, List<Integer> offsets,
+                  List<int[]> scalarValues, int headerEnd) {}
 
     static Fields walk(byte[] b) {
         ByteBuffer buf = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
@@ -28,6 +29,7 @@ final class BadInputCorpus {
         int p = 24;
         List<Integer> keyLen = new ArrayList<>(), vtype = new ArrayList<>(), strVal = new ArrayList<>();
         List<Integer> nd = new ArrayList<>(), d0 = new ArrayList<>(), tt = new ArrayList<>(), off = new ArrayList<>();
+        List<int[]> scalars = new ArrayList<>(); // {offset, value type} of each scalar metadata value
         int tokensCount = -1;
         for (long i = 0; i < nKv; i++) {
             keyLen.add(p);
@@ -51,6 +53,7 @@ final class BadInputCorpus {
                     p += et == 8 ? 8 + (int) buf.getLong(p) : size(et);
                 }
             } else {
+                scalars.add(new int[] {p, t});
                 p += size(t);
             }
         }
@@ -66,10 +69,10 @@ final class BadInputCorpus {
             off.add(p);
             p += 8;
         }
-        return new Fields(keyLen, vtype, strVal, tokensCount, nd, d0, tt, off);
+        return new Fields(keyLen, vtype, strVal, tokensCount, nd, d0, tt, off, scalars, p);
     }
 
-    private static int size(int type) {
+    static int size(int type) {
         return switch (type) {
             case 0, 1, 7 -> 1;
             case 2, 3 -> 2;

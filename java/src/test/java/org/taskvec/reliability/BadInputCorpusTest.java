@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.taskvec.TestModels;
@@ -20,6 +21,7 @@ import org.taskvec.TestModels;
  * The bad-input corpus (issue 6): over 200 generated bad inputs, each run in a forked JVM so that a native crash is
  * seen as a crash, not as a dead test run. Crashes are reported separately from wrong exceptions or messages.
  */
+@Tag("reliability")
 class BadInputCorpusTest {
     record Outcome(String type, String message) {}
 
