@@ -123,6 +123,7 @@ public final class Model implements AutoCloseable {
         if (f.tensors().isEmpty()) {
             throw new InvalidModelFileException(path + " holds no tensors (a vocabulary-only file?)");
         }
+        ModelFileRules.check(f);
         return f;
     }
 

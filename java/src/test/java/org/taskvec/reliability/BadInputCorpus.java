@@ -17,6 +17,9 @@ import javax.imageio.ImageIO;
 final class BadInputCorpus {
     private BadInputCorpus() {}
 
+    /** Expected outcome of inputs that may be refused or accepted: any typed exception, or none; never a crash. */
+    static final String TYPED = "TYPED";
+
     /** Field positions of a GGUF header, found by walking it. */
     record Fields(List<Integer> keyLengths, List<Integer> valueTypes, List<Integer> stringValues, int tokensArrayCount,
                   List<Integer> nDims, List<Integer> dim0, List<Integer> tensorTypes, List<Integer> offsets,
@@ -153,6 +156,29 @@ final class BadInputCorpus {
             cases.add(c("tensor " + k + " offset past the end", "model", write(dir, "te-" + k + ".gguf",
                     patchLong(m, f.offsets().get(k), 1L << 40)), bad, "past the end of the file"));
         }
+        // metadata values that llama.cpp trusts (layer and head counts, widths, the vocabulary): a typed refusal or a
+        // working model, never a crash
+        for (int[] sv : f.scalarValues()) {
+            String key = keyAt(m, f, sv[0]);
+            if (!key.startsWith("llama.") && !key.startsWith("tokenizer.")) {
+                continue;
+            }
+            for (long v : new long[] {0, 1, 3, 0xFFFFFFFFL, 1L << 31 - 1}) {
+                byte[] c = m.clone();
+                ByteBuffer bb = ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN);
+                switch (size(sv[1])) {
+                    case 1 -> c[sv[0]] = (byte) v;
+                    case 2 -> bb.putShort(sv[0], (short) v);
+                    case 4 -> bb.putInt(sv[0], sv[1] == 6 ? Float.floatToIntBits(v == 0xFFFFFFFFL ? Float.NaN : v) : (int) v);
+                    default -> bb.putLong(sv[0], sv[1] == 12 ? Double.doubleToLongBits(v) : v);
+                }
+                cases.add(c(key + " = " + (v == 0xFFFFFFFFL ? "all ones" : v), "model",
+                        write(dir, "kv" + (n++) + ".gguf", c), TYPED, ""));
+            }
+        }
+        // a vocabulary entry changed into another one: duplicate tokens
+        cases.add(c("vocabulary with a duplicate token", "model", write(dir, "dup.gguf", duplicateToken(m, f)), bad,
+                "duplicate"));
         cases.add(c("two tensors overlap", "model", write(dir, "overlap.gguf", patchLong(m, f.offsets().get(2),
                 readLong(m, f.offsets().get(1)))), bad, "overlaps"));
         cases.add(c("model missing", "model", dir.resolve("none.gguf"), "ModelNotFoundException", "not found"));
@@ -267,6 +293,40 @@ final class BadInputCorpus {
         cases.add(new BadInputCase("two sessions of one model on two threads (valid)", "threads", "sessions", "OK",
                 ""));
         return cases;
+    }
+
+    /** The key of the metadata entry whose value starts at valueAt. */
+    static String keyAt(byte[] b, Fields f, int valueAt) {
+        ByteBuffer buf = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+        int best = -1;
+        for (int k : f.keyLengths()) {
+            if (k < valueAt) {
+                best = Math.max(best, k);
+            }
+        }
+        return new String(b, best + 8, (int) buf.getLong(best), StandardCharsets.UTF_8);
+    }
+
+    /** The file with vocabulary entry 1000 overwritten by entry 1001's text, when both have the same length. */
+    static byte[] duplicateToken(byte[] m, Fields f) {
+        ByteBuffer buf = ByteBuffer.wrap(m).order(ByteOrder.LITTLE_ENDIAN);
+        int p = f.tokensArrayCount() + 8;
+        List<int[]> entries = new ArrayList<>(); // {offset of text, length}
+        for (int i = 0; i < 5000; i++) {
+            int len = (int) buf.getLong(p);
+            entries.add(new int[] {p + 8, len});
+            p += 8 + len;
+        }
+        for (int i = 1000; i < 4999; i++) {
+            int[] a = entries.get(i);
+            int[] b = entries.get(i + 1);
+            if (a[1] == b[1]) {
+                byte[] c = m.clone();
+                System.arraycopy(m, b[0], c, a[0], a[1]);
+                return c;
+            }
+        }
+        throw new IllegalStateException("no two neighbouring tokens of one length");
     }
 
     private static int indexOf(byte[] hay, byte[] needle) {

@@ -1,0 +1,76 @@
+package org.taskvec.engine;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.taskvec.gguf.GgufFile;
+import org.taskvec.gguf.GgufTensorInfo;
+import org.taskvec.gguf.GgufValue;
+
+/**
+ * Metadata values of a language model that llama.cpp trusts without checking (it aborts or asserts on them, which
+ * kills the JVM), checked in Java before a file reaches it. Found by the bad-input corpus and the GGUF fuzzer:
+ * a layer count of 0 or past llama.cpp's limit, a layer count that does not match the blocks the file holds, and a
+ * vocabulary with a token text twice.
+ */
+final class ModelFileRules {
+    /** llama.cpp's LLAMA_MAX_LAYERS. */
+    static final int MAX_LAYERS = 512;
+    private static final Pattern BLOCK = Pattern.compile("^blk\\.(\\d+)\\.");
+
+    private ModelFileRules() {}
+
+    static void check(GgufFile f) {
+        String arch = f.architecture();
+        Optional<GgufValue> layers = f.get(arch + ".block_count");
+        if (layers.isPresent()) {
+            long n = integer(f, arch + ".block_count", layers.get());
+            if (n < 1 || n > MAX_LAYERS) {
+                throw new InvalidModelFileException(f.path() + ": " + arch + ".block_count = " + n
+                        + " is outside 1.." + MAX_LAYERS);
+            }
+            int blocks = 0;
+            for (GgufTensorInfo t : f.tensors()) {
+                Matcher m = BLOCK.matcher(t.name());
+                if (m.find()) {
+                    blocks = (int) Math.max(blocks, Math.min(Integer.MAX_VALUE, Long.parseLong(m.group(1)) + 1));
+                }
+            }
+            if (blocks > 0 && n > blocks) {
+                throw new InvalidModelFileException(f.path() + ": " + arch + ".block_count = " + n
+                        + " but the file holds tensors of " + blocks + " blocks");
+            }
+        }
+        f.get("tokenizer.ggml.tokens").ifPresent(v -> uniqueTokens(f, v));
+    }
+
+    private static long integer(GgufFile f, String key, GgufValue v) {
+        try {
+            return v.asLong();
+        } catch (IllegalStateException e) {
+            throw new InvalidModelFileException(f.path() + ": " + key + " is a " + v.type() + ", not an integer");
+        }
+    }
+
+    /** llama.cpp asserts that every token text is distinct (it maps texts to ids); empty ones it renames. */
+    private static void uniqueTokens(GgufFile f, GgufValue v) {
+        if (!(v.value() instanceof List<?> tokens)) {
+            throw new InvalidModelFileException(f.path() + ": tokenizer.ggml.tokens is not an array of strings");
+        }
+        Map<String, Integer> seen = new HashMap<>(tokens.size() * 2);
+        for (int i = 0; i < tokens.size(); i++) {
+            String text = String.valueOf(tokens.get(i));
+            if (text.isEmpty()) {
+                text = "[EMPTY_" + i + "]";
+            }
+            Integer before = seen.putIfAbsent(text, i);
+            if (before != null) {
+                throw new InvalidModelFileException(f.path() + ": the vocabulary has a duplicate token: entries "
+                        + before + " and " + i + " are both '" + text + "'");
+            }
+        }
+    }
+}
