@@ -55,7 +55,10 @@ final class ModelFileRules {
         }
     }
 
-    /** llama.cpp asserts that every token text is distinct (it maps texts to ids); empty ones it renames. */
+    /**
+     * llama.cpp asserts that every token text is distinct (it maps texts to ids), reading each as a C string (up to
+     * a NUL byte) and renaming empty ones.
+     */
     private static void uniqueTokens(GgufFile f, GgufValue v) {
         if (!(v.value() instanceof List<?> tokens)) {
             throw new InvalidModelFileException(f.path() + ": tokenizer.ggml.tokens is not an array of strings");
@@ -63,6 +66,10 @@ final class ModelFileRules {
         Map<String, Integer> seen = new HashMap<>(tokens.size() * 2);
         for (int i = 0; i < tokens.size(); i++) {
             String text = String.valueOf(tokens.get(i));
+            int nul = text.indexOf('\0');
+            if (nul >= 0) {
+                text = text.substring(0, nul); // llama.cpp reads token texts as C strings
+            }
             if (text.isEmpty()) {
                 text = "[EMPTY_" + i + "]";
             }

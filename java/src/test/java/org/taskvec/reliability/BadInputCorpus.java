@@ -179,6 +179,8 @@ final class BadInputCorpus {
         // a vocabulary entry changed into another one: duplicate tokens
         cases.add(c("vocabulary with a duplicate token", "model", write(dir, "dup.gguf", duplicateToken(m, f)), bad,
                 "duplicate"));
+        cases.add(c("vocabulary with a NUL byte that makes a duplicate token", "model", write(dir, "dupnul.gguf",
+                duplicateByNul(m, f)), bad, "duplicate"));
         cases.add(c("two tensors overlap", "model", write(dir, "overlap.gguf", patchLong(m, f.offsets().get(2),
                 readLong(m, f.offsets().get(1)))), bad, "overlaps"));
         cases.add(c("model missing", "model", dir.resolve("none.gguf"), "ModelNotFoundException", "not found"));
@@ -295,6 +297,50 @@ final class BadInputCorpus {
         return cases;
     }
 
+    /**
+     * The full corpus's extra cases (the reliability profile): seeded random mutations of the model's header of the
+     * kinds the GGUF fuzzer makes (fields set to boundary or random values, bytes changed, several at once, the
+     * file cut), each expected to load or get a typed exception.
+     */
+    static List<BadInputCase> randomMutations(Path model, int count, long seed) throws IOException {
+        byte[] m = Files.readAllBytes(model);
+        Fields f = walk(m);
+        java.util.Random rnd = new java.util.Random(seed);
+        long[] interesting = {0, 1, 2, -1, 255, 65535, Integer.MAX_VALUE, 1L << 31, (1L << 32) - 1, 1L << 40,
+                Long.MAX_VALUE, m.length, m.length + 1L};
+        List<Integer> ints = new ArrayList<>(f.nDims());
+        ints.addAll(f.valueTypes());
+        ints.addAll(f.tensorTypes());
+        List<Integer> longs = new ArrayList<>(f.keyLengths());
+        longs.addAll(f.stringValues());
+        longs.addAll(f.dim0());
+        longs.addAll(f.offsets());
+        longs.addAll(List.of(8, 16, f.tokensArrayCount()));
+        List<BadInputCase> cases = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            StringBuilder what = new StringBuilder("random mutation " + i + ":");
+            List<String> patches = new ArrayList<>(); // "offset:length:value", applied by CaseRunner to a copy
+            int n = 1 + rnd.nextInt(4);
+            for (int k = 0; k < n; k++) {
+                long v = rnd.nextBoolean() ? interesting[rnd.nextInt(interesting.length)] : rnd.nextLong();
+                switch (rnd.nextInt(5)) {
+                    case 0 -> patches.add(ints.get(rnd.nextInt(ints.size())) + ":4:" + v);
+                    case 1 -> patches.add(longs.get(rnd.nextInt(longs.size())) + ":8:" + v);
+                    case 2 -> {
+                        int[] sv = f.scalarValues().get(rnd.nextInt(f.scalarValues().size()));
+                        patches.add(sv[0] + ":" + size(sv[1]) + ":" + v);
+                        what.append(' ').append(keyAt(m, f, sv[0]));
+                    }
+                    case 3 -> patches.add(rnd.nextInt(f.headerEnd()) + ":1:" + rnd.nextInt(256));
+                    default -> patches.add("cut:" + rnd.nextInt(m.length));
+                }
+            }
+            cases.add(new BadInputCase(what + " " + String.join(" ", patches), "mutation", String.join(",", patches),
+                    TYPED, ""));
+        }
+        return cases;
+    }
+
     /** The key of the metadata entry whose value starts at valueAt. */
     static String keyAt(byte[] b, Fields f, int valueAt) {
         ByteBuffer buf = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
@@ -327,6 +373,32 @@ final class BadInputCorpus {
             }
         }
         throw new IllegalStateException("no two neighbouring tokens of one length");
+    }
+
+    /** The file with the second byte of a two-byte token set to NUL, where its first byte is a token of its own. */
+    static byte[] duplicateByNul(byte[] m, Fields f) {
+        ByteBuffer buf = ByteBuffer.wrap(m).order(ByteOrder.LITTLE_ENDIAN);
+        long n = buf.getLong(f.tokensArrayCount());
+        java.util.Set<String> singles = new java.util.HashSet<>();
+        List<int[]> pairs = new ArrayList<>(); // {offset of text} of two-byte tokens
+        int p = f.tokensArrayCount() + 8;
+        for (long i = 0; i < n; i++) {
+            int len = (int) buf.getLong(p);
+            if (len == 1) {
+                singles.add(String.valueOf((char) (m[p + 8] & 0xFF)));
+            } else if (len == 2) {
+                pairs.add(new int[] {p + 8});
+            }
+            p += 8 + len;
+        }
+        for (int[] pair : pairs) {
+            if (singles.contains(String.valueOf((char) (m[pair[0]] & 0xFF)))) {
+                byte[] c = m.clone();
+                c[pair[0] + 1] = 0;
+                return c;
+            }
+        }
+        throw new IllegalStateException("no two-byte token whose first byte is a token");
     }
 
     private static int indexOf(byte[] hay, byte[] needle) {

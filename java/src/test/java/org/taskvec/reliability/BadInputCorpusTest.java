@@ -30,6 +30,12 @@ class BadInputCorpusTest {
         List<BadInputCase> cases = BadInputCorpus.generate(dir, TestModels.tinyModel(), TestModels.tinyProjector(),
                 TestModels.wideProjector());
         assertTrue(cases.size() >= 200, "corpus size " + cases.size());
+        // the reliability profile (-Dtaskvec.corpus=full) adds seeded random header mutations
+        if (System.getProperty("taskvec.corpus", "fast").equals("full")) {
+            cases = new ArrayList<>(cases);
+            cases.addAll(BadInputCorpus.randomMutations(TestModels.tinyModel(),
+                    Integer.getInteger("taskvec.corpus.random", 2000), 20261127));
+        }
         Map<String, Outcome> results = new LinkedHashMap<>();
         List<String> crashes = new ArrayList<>();
         List<BadInputCase> pending = new ArrayList<>(cases);
@@ -78,8 +84,10 @@ class BadInputCorpusTest {
                         + o.type() + " '" + o.message() + "'");
             }
         }
-        System.out.printf("bad-input corpus: %d cases, %d JVM crashes, %d wrong exceptions or messages%n",
-                cases.size(), crashes.size(), wrong.size());
+        System.out.printf("bad-input corpus (%s): %d cases, %d JVM crashes, %d wrong exceptions or messages%n",
+                System.getProperty("taskvec.corpus", "fast"), cases.size(), crashes.size(), wrong.size());
+        crashes.forEach(x -> System.out.println("  crash: " + x));
+        wrong.forEach(x -> System.out.println("  wrong: " + x));
         assertEquals(List.of(), crashes, "JVM crashes");
         assertEquals(List.of(), wrong, "wrong exceptions or messages");
     }

@@ -102,6 +102,7 @@ public final class CaseRunner {
                 }
             }
             case "threads" -> twoThreads(c.arg(), tiny, sp);
+            case "mutation" -> mutated(c.arg(), modelFile);
             default -> throw new IllegalArgumentException("unknown case kind " + c.kind());
         }
     }
@@ -166,6 +167,36 @@ public final class CaseRunner {
             release.countDown();
             generation.exceptionally(t -> null).get(30, java.util.concurrent.TimeUnit.SECONDS);
             s.close();
+        }
+    }
+
+    private static byte[] original;
+    private static Path work;
+
+    /** The model with the patches ("offset:length:value" little-endian, or "cut:offset") applied to a copy. */
+    static void mutated(String spec, Path modelFile) throws Exception {
+        if (original == null) {
+            original = Files.readAllBytes(modelFile);
+            work = Files.createTempFile("taskvec-mutation", ".gguf");
+            work.toFile().deleteOnExit();
+        }
+        byte[] c = original.clone();
+        int length = c.length;
+        for (String p : spec.split(",")) {
+            String[] f = p.split(":");
+            if (f[0].equals("cut")) {
+                length = Math.min(length, Integer.parseInt(f[1]));
+                continue;
+            }
+            int at = Integer.parseInt(f[0]);
+            long v = Long.parseLong(f[2]);
+            for (int b = 0; b < Integer.parseInt(f[1]); b++) {
+                c[at + b] = (byte) (v >>> (8 * b));
+            }
+        }
+        Files.write(work, java.util.Arrays.copyOf(c, length));
+        try (Model m = Model.load(work)) {
+            m.layers();
         }
     }
 }
