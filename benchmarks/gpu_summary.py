@@ -62,6 +62,12 @@ def main(out):
         last = open(steps).read().strip().splitlines()[-1].split("\t")[0]
         lines += ["Script wall time up to the summary: %s s" % last, ""]
 
+    info = os.path.join(out, "info.txt")
+    if os.path.exists(info):  # which natives ran: "gpu offload available in this build" means the CUDA ones
+        picked = [l.rstrip() for l in open(info) if l.startswith(("gpu", "system", "llama.cpp"))]
+        results["engine"] = picked
+        lines += ["Engine (taskvec info):", "", "```"] + picked + ["```", ""]
+
     hooks = load(os.path.join(out, "hooks.json"))
     if hooks:
         results["hooks"] = hooks

@@ -20,6 +20,32 @@ class GeneratedModelsTest {
     }
 
     @Test
+    void aCachedModelWithAChangedByteOrCutIsRebuilt(@TempDir Path cache) throws Exception {
+        Path dir = GeneratedModels.ensure(cache, ModelShape.TINY, 3, true);
+        Path model = dir.resolve(ModelSynthesizer.MODEL_FILE);
+        byte[] good = Files.readAllBytes(model);
+        byte[] goodProjector = Files.readAllBytes(dir.resolve(ModelSynthesizer.PROJECTOR_FILE));
+        assertTrue(GeneratedModels.verified(model));
+        // one weight byte changed: still sound GGUF, but not what was written
+        byte[] flipped = good.clone();
+        flipped[good.length - 10] ^= 0x40;
+        Files.write(model, flipped);
+        assertTrue(GeneratedModels.sound(model));
+        assertFalse(GeneratedModels.verified(model));
+        GeneratedModels.ensure(cache, ModelShape.TINY, 3, true);
+        assertArrayEquals(good, Files.readAllBytes(model), "rebuilt");
+        // cut short
+        Files.write(dir.resolve(ModelSynthesizer.PROJECTOR_FILE), Arrays.copyOf(goodProjector, 1000));
+        GeneratedModels.ensure(cache, ModelShape.TINY, 3, true);
+        assertArrayEquals(goodProjector, Files.readAllBytes(dir.resolve(ModelSynthesizer.PROJECTOR_FILE)));
+        // nothing but the entry and its checksums in the folder (no temporary files left)
+        try (var files = Files.list(dir)) {
+            assertEquals(java.util.Set.of("model.gguf", "model.gguf.sha256", "mmproj.gguf", "mmproj.gguf.sha256"),
+                    files.map(p -> p.getFileName().toString()).collect(java.util.stream.Collectors.toSet()));
+        }
+    }
+
+    @Test
     void generationIsAPureFunctionOfShapeAndSeed(@TempDir Path tmp) throws Exception {
         new ModelSynthesizer(ModelShape.TINY, ModelSynthesizer.DEFAULT_SEED).writeTextModel(tmp.resolve("a.gguf"));
         assertArrayEquals(Files.readAllBytes(TestModels.tinyModel()), Files.readAllBytes(tmp.resolve("a.gguf")));
