@@ -36,6 +36,7 @@ public final class GpuDevices {
         }
         List<GpuDevice> out = new ArrayList<>();
         try {
+            CacheFolder.configureJavaCpp();
             Loader.load(cudart.class);
             int[] count = new int[1];
             int err = cudart.cudaGetDeviceCount(count);

@@ -39,6 +39,7 @@ public final class NativeLibrary {
             if (initialised) {
                 return;
             }
+            CacheFolder.configureJavaCpp();
             TaskvecNative.load();
             router = new LogRouter();
             tv_log_set(router);

@@ -17,14 +17,9 @@ import java.util.HexFormat;
 public final class GeneratedModels {
     private GeneratedModels() {}
 
+    /** The taskvec cache folder ({@link org.taskvec.engine.CacheFolder}). */
     public static Path cacheDir() {
-        String env = System.getenv("TASKVEC_CACHE_DIR");
-        if (env != null && !env.isEmpty()) {
-            return Path.of(env);
-        }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        return (xdg != null && !xdg.isEmpty() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache"))
-                .resolve("taskvec");
+        return org.taskvec.engine.CacheFolder.path();
     }
 
     /** The folder of a generated shape and seed (not necessarily written yet). */
