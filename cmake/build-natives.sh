@@ -68,7 +68,7 @@ else
   [ "$cuda" = 1 ] && cmake_args+=(-DCMAKE_CUDA_ARCHITECTURES="$cuda_arch")
   command -v ninja >/dev/null && [ ! -f "$build/CMakeCache.txt" ] && cmake_args+=(-G Ninja)
   cmake "${cmake_args[@]}" > "$cache/configure-$llama_key.log" 2>&1 || { cat "$cache/configure-$llama_key.log" >&2; exit 1; }
-  cmake --build "$build" --parallel "$jobs" --target taskvec taskvec-decode-loop
+  cmake --build "$build" --parallel "$jobs" --target taskvec taskvec-decode-loop taskvec-leak-probe
   rm -rf "$install.tmp"
   cmake --install "$build" > /dev/null
   if [ "$portable" = 1 ]; then  # backend modules that ggml loads at run time, for the jar

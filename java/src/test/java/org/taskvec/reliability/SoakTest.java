@@ -104,6 +104,32 @@ class SoakTest {
         assertTrue(end[2] - heapWarm < 16L << 20, "heap in use grew by " + (end[2] - heapWarm) / 1e6 + " MB");
     }
 
+    /**
+     * The native layer alone (native/tools/leak_probe.cpp, the same cycles through the C API): the bytes malloc
+     * holds in use, which allocator caching does not move, must not grow after the warm-up.
+     */
+    @Test
+    void nativeCyclesLoseNoMemory() throws Exception {
+        Path probe = Path.of(System.getProperty("taskvec.natives", "target/natives"), "bin", "taskvec-leak-probe");
+        assertTrue(Files.isExecutable(probe), "the native build installs " + probe);
+        StringBuilder report = new StringBuilder();
+        // sessions with hooks, images and generation; then fresh model loads each cycle
+        for (int[] run : new int[][] {{Integer.getInteger("taskvec.soak.cycles", 10_000), 7}, {500, 15}}) {
+            Process p = new ProcessBuilder(probe.toString(), TestModels.tinyModel().toString(),
+                    TestModels.tinyProjector().toString(), String.valueOf(run[0]), String.valueOf(run[1]))
+                    .redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertEquals(0, p.waitFor(), out);
+            long warm = Long.parseLong(out.replaceAll("(?s).*in_use_after_warmup (\\d+).*", "$1"));
+            long end = Long.parseLong(out.replaceAll("(?s).*in_use_end (\\d+).*", "$1"));
+            report.append(String.format("native probe, %d cycles, mode %d: malloc in use %d -> %d bytes (%+d)%n",
+                    run[0], run[1], warm, end, end - warm));
+            assertTrue(end - warm < 64 * 1024, report.toString());
+        }
+        System.out.print(report);
+        Files.writeString(Path.of("target", "soak-native-report.txt"), report);
+    }
+
     private static long floor(List<long[]> samples, int from, int to) {
         return samples.stream().filter(x -> x[0] > from && x[0] <= to).mapToLong(x -> x[1]).min()
                 .orElseThrow(() -> new IllegalStateException("no samples in cycles " + from + "-" + to));
