@@ -139,6 +139,7 @@ public final class Model implements AutoCloseable {
         if (!vision) {
             throw new ProjectorMismatchException(path + " has no vision encoder");
         }
+        ProjectorFileRules.check(f);
         Optional<Long> projDim = f.getLong("clip.vision.projection_dim");
         Optional<Long> embd = model.getLong(model.architecture() + ".embedding_length");
         if (projDim.isPresent() && embd.isPresent() && !projDim.get().equals(embd.get())

@@ -196,6 +196,31 @@ final class BadInputCorpus {
         cases.add(c("projector missing", "projector", dir.resolve("none-mmproj.gguf"), "ModelNotFoundException",
                 "not found"));
         byte[] pj = Files.readAllBytes(projector);
+        // the projector's metadata values (image size, patch size, widths, layer and head counts, norms)
+        Fields pf = walk(pj);
+        for (int[] sv : pf.scalarValues()) {
+            String key = keyAt(pj, pf, sv[0]);
+            if (!key.startsWith("clip.")) {
+                continue;
+            }
+            for (long v : new long[] {0, 1, 7, 0xFFFFFFFFL, 1L << 30}) {
+                byte[] c = pj.clone();
+                ByteBuffer bb = ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN);
+                switch (size(sv[1])) {
+                    case 1 -> c[sv[0]] = (byte) v;
+                    case 2 -> bb.putShort(sv[0], (short) v);
+                    case 4 -> bb.putInt(sv[0], sv[1] == 6 ? Float.floatToIntBits(v == 0xFFFFFFFFL ? Float.NaN : v) : (int) v);
+                    default -> bb.putLong(sv[0], sv[1] == 12 ? Double.doubleToLongBits(v) : v);
+                }
+                cases.add(c("projector " + key + " = " + (v == 0xFFFFFFFFL ? "all ones" : v), "projector",
+                        write(dir, "pkv" + (n++) + ".gguf", c), TYPED, ""));
+            }
+        }
+        // a weight tensor renamed away (the loader takes them as optional; the graph used a null pointer)
+        cases.add(c("projector without v.blk.0.attn_q.weight", "projector", write(dir, "noq.gguf",
+                renameTensor(pj, pf, "v.blk.0.attn_q.weight")), bad, "lacks"));
+        cases.add(c("projector without mm.2.weight", "projector", write(dir, "nomm.gguf",
+                renameTensor(pj, pf, "mm.2.weight")), bad, "lacks"));
         for (int k = 1; k <= 10; k++) {
             int at = pj.length * k / 11;
             cases.add(c("projector truncated at " + at, "projector", write(dir, "pcut-" + at + ".gguf",
@@ -302,7 +327,7 @@ final class BadInputCorpus {
      * kinds the GGUF fuzzer makes (fields set to boundary or random values, bytes changed, several at once, the
      * file cut), each expected to load or get a typed exception.
      */
-    static List<BadInputCase> randomMutations(Path model, int count, long seed) throws IOException {
+    static List<BadInputCase> randomMutations(Path model, String kind, int count, long seed) throws IOException {
         byte[] m = Files.readAllBytes(model);
         Fields f = walk(m);
         java.util.Random rnd = new java.util.Random(seed);
@@ -315,10 +340,13 @@ final class BadInputCorpus {
         longs.addAll(f.stringValues());
         longs.addAll(f.dim0());
         longs.addAll(f.offsets());
-        longs.addAll(List.of(8, 16, f.tokensArrayCount()));
+        longs.addAll(List.of(8, 16));
+        if (f.tokensArrayCount() >= 0) { // projectors have no vocabulary
+            longs.add(f.tokensArrayCount());
+        }
         List<BadInputCase> cases = new ArrayList<>();
         for (int i = 0; i < count; i++) {
-            StringBuilder what = new StringBuilder("random mutation " + i + ":");
+            StringBuilder what = new StringBuilder("random " + kind + " mutation " + i + ":");
             List<String> patches = new ArrayList<>(); // "offset:length:value", applied by CaseRunner to a copy
             int n = 1 + rnd.nextInt(4);
             for (int k = 0; k < n; k++) {
@@ -335,8 +363,8 @@ final class BadInputCorpus {
                     default -> patches.add("cut:" + rnd.nextInt(m.length));
                 }
             }
-            cases.add(new BadInputCase(what + " " + String.join(" ", patches), "mutation", String.join(",", patches),
-                    TYPED, ""));
+            cases.add(new BadInputCase(what + " " + String.join(" ", patches), kind + "-mutation",
+                    String.join(",", patches), TYPED, ""));
         }
         return cases;
     }
@@ -399,6 +427,18 @@ final class BadInputCorpus {
             }
         }
         throw new IllegalStateException("no two-byte token whose first byte is a token");
+    }
+
+    /** The file with one tensor's name changed in its last character (so the name is no longer found). */
+    static byte[] renameTensor(byte[] m, Fields f, String name) {
+        byte[] needle = name.getBytes(StandardCharsets.US_ASCII);
+        byte[] c = m.clone();
+        int at = indexOf(m, needle);
+        if (at < 0) {
+            throw new IllegalStateException("no tensor " + name);
+        }
+        c[at + needle.length - 1] = '&';
+        return c;
     }
 
     private static int indexOf(byte[] hay, byte[] needle) {

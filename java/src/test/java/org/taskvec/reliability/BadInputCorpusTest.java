@@ -30,11 +30,12 @@ class BadInputCorpusTest {
         List<BadInputCase> cases = BadInputCorpus.generate(dir, TestModels.tinyModel(), TestModels.tinyProjector(),
                 TestModels.wideProjector());
         assertTrue(cases.size() >= 200, "corpus size " + cases.size());
-        // the reliability profile (-Dtaskvec.corpus=full) adds seeded random header mutations
+        // the reliability profile (-Dtaskvec.corpus=full) adds seeded random header mutations of model and projector
         if (System.getProperty("taskvec.corpus", "fast").equals("full")) {
             cases = new ArrayList<>(cases);
-            cases.addAll(BadInputCorpus.randomMutations(TestModels.tinyModel(),
-                    Integer.getInteger("taskvec.corpus.random", 2000), 20261127));
+            int random = Integer.getInteger("taskvec.corpus.random", 2000);
+            cases.addAll(BadInputCorpus.randomMutations(TestModels.tinyModel(), "model", random, 20261127));
+            cases.addAll(BadInputCorpus.randomMutations(TestModels.tinyProjector(), "projector", random / 2, 20261128));
         }
         Map<String, Outcome> results = new LinkedHashMap<>();
         List<String> crashes = new ArrayList<>();

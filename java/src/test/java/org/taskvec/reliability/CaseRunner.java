@@ -28,6 +28,7 @@ public final class CaseRunner {
         List<String> lines = Files.readAllLines(Path.of(args[0]));
         Path model = Path.of(args[1]);
         Path projector = Path.of(args[2]);
+        projectorFile = projector;
         try (Model tiny = Model.load(model, ModelParams.defaults().withProjector(projector))) {
             for (String line : lines) {
                 BadInputCase c = BadInputCase.parse(line);
@@ -55,11 +56,7 @@ public final class CaseRunner {
                     m.layers();
                 }
             }
-            case "projector" -> {
-                try (Model m = Model.load(modelFile, ModelParams.defaults().withProjector(Path.of(c.arg())))) {
-                    m.layers();
-                }
-            }
+            case "projector" -> projector(tiny, modelFile, Path.of(c.arg()));
             case "image" -> {
                 Image img = Image.read(Path.of(c.arg()));
                 try (Session s = tiny.newSession(sp)) {
@@ -102,7 +99,12 @@ public final class CaseRunner {
                 }
             }
             case "threads" -> twoThreads(c.arg(), tiny, sp);
-            case "mutation" -> mutated(c.arg(), modelFile);
+            case "model-mutation" -> {
+                try (Model m = Model.load(mutated(c.arg(), modelFile, "model"))) {
+                    m.layers();
+                }
+            }
+            case "projector-mutation" -> projector(tiny, modelFile, mutated(c.arg(), projectorFile(), "projector"));
             default -> throw new IllegalArgumentException("unknown case kind " + c.kind());
         }
     }
@@ -170,15 +172,32 @@ public final class CaseRunner {
         }
     }
 
-    private static byte[] original;
-    private static Path work;
+    /** A projector loaded, then used: some values matter only when an image is encoded. */
+    static void projector(Model tiny, Path modelFile, Path projector) {
+        try (Model m = Model.load(modelFile, ModelParams.defaults().withProjector(projector));
+             Session s = m.newSession(SessionParams.defaults().withContextSize(256).withThreads(1))) {
+            s.evaluate(Prompt.withImages("Q:", List.of(Image.ofRgb(40, 30, new byte[40 * 30 * 3]))));
+        }
+    }
 
-    /** The model with the patches ("offset:length:value" little-endian, or "cut:offset") applied to a copy. */
-    static void mutated(String spec, Path modelFile) throws Exception {
+    private static Path projectorFile;
+
+    private static Path projectorFile() {
+        return projectorFile;
+    }
+
+    private static final java.util.Map<String, byte[]> ORIGINALS = new java.util.HashMap<>();
+    private static final java.util.Map<String, Path> WORK = new java.util.HashMap<>();
+
+    /** The file with the patches ("offset:length:value" little-endian, or "cut:offset") applied, in a work copy. */
+    static Path mutated(String spec, Path file, String what) throws Exception {
+        byte[] original = ORIGINALS.get(what);
         if (original == null) {
-            original = Files.readAllBytes(modelFile);
-            work = Files.createTempFile("taskvec-mutation", ".gguf");
-            work.toFile().deleteOnExit();
+            original = Files.readAllBytes(file);
+            ORIGINALS.put(what, original);
+            Path w = Files.createTempFile("taskvec-mutation-" + what, ".gguf");
+            w.toFile().deleteOnExit();
+            WORK.put(what, w);
         }
         byte[] c = original.clone();
         int length = c.length;
@@ -194,9 +213,8 @@ public final class CaseRunner {
                 c[at + b] = (byte) (v >>> (8 * b));
             }
         }
-        Files.write(work, java.util.Arrays.copyOf(c, length));
-        try (Model m = Model.load(work)) {
-            m.layers();
-        }
+        Path w = WORK.get(what);
+        Files.write(w, java.util.Arrays.copyOf(c, length));
+        return w;
     }
 }

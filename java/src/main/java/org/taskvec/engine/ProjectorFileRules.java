@@ -1,0 +1,132 @@
+package org.taskvec.engine;
+
+import java.util.Optional;
+import java.util.Set;
+import org.taskvec.gguf.GgufFile;
+import org.taskvec.gguf.GgufTensorInfo;
+import org.taskvec.gguf.GgufValue;
+
+/**
+ * Vision-projector metadata that libmtmd's CLIP loader trusts (it aborts on it, or divides by it, when the model
+ * loads or the first image is encoded), checked in Java first. Found by the bad-input corpus: an image smaller than
+ * a patch, a patch size or width that the weights do not have, a head count that does not divide the width, an
+ * epsilon that is not a small positive number, and an image size whose patch grid does not match the position
+ * embeddings of a fixed-resolution (LLaVA-style) encoder; and, for such encoders, a weight tensor missing (the
+ * loader takes them as optional and the graph dereferences null: found by the full corpus's random mutations).
+ */
+final class ProjectorFileRules {
+    /** Projector types with a fixed input resolution: a CLIP or SigLIP ViT whose position table fits one grid. */
+    private static final Set<String> FIXED_GRID = Set.of("mlp", "mlp_norm", "ldp", "ldpv2");
+    private static final long MAX_SIDE = 16384;
+
+    private ProjectorFileRules() {}
+
+    static void check(GgufFile f) {
+        long image = positive(f, "clip.vision.image_size", MAX_SIDE);
+        long patch = positive(f, "clip.vision.patch_size", MAX_SIDE);
+        long width = positive(f, "clip.vision.embedding_length", 1 << 20);
+        long heads = positive(f, "clip.vision.attention.head_count", 1 << 16);
+        if (image > 0 && patch > 0 && image < patch) {
+            fail(f, "clip.vision.image_size = " + image + " is smaller than the patch size " + patch);
+        }
+        if (width > 0 && heads > 0 && width % heads != 0) {
+            fail(f, "clip.vision.embedding_length = " + width + " is not a multiple of the head count " + heads);
+        }
+        Optional<GgufTensorInfo> patchEmbd = f.tensor("v.patch_embd.weight");
+        if (patchEmbd.isPresent() && patchEmbd.get().shape().length == 4) {
+            long[] s = patchEmbd.get().shape();
+            if (width > 0 && s[3] != width) {
+                fail(f, "clip.vision.embedding_length = " + width + " but v.patch_embd.weight makes vectors of " + s[3]);
+            }
+            if (patch > 0 && s[0] != patch) {
+                fail(f, "clip.vision.patch_size = " + patch + " but v.patch_embd.weight has " + s[0] + "-pixel patches");
+            }
+        }
+        f.get("clip.vision.attention.layer_norm_epsilon").ifPresent(v -> {
+            double eps = number(f, "clip.vision.attention.layer_norm_epsilon", v);
+            if (!(eps > 0 && eps < 1)) {
+                fail(f, "clip.vision.attention.layer_norm_epsilon = " + eps + " is not a small positive number");
+            }
+        });
+        String type = f.getString("clip.projector_type").orElse("mlp");
+        if (FIXED_GRID.contains(type)) {
+            requiredTensors(f, type, positive(f, "clip.vision.block_count", 1024));
+        }
+        Optional<GgufTensorInfo> positions = f.tensor("v.position_embd.weight");
+        if (FIXED_GRID.contains(type) && image > 0 && patch > 0 && positions.isPresent()
+                && positions.get().shape().length == 2) {
+            long grid = (image / patch) * (image / patch) + (f.tensor("v.class_embd").isPresent() ? 1 : 0);
+            if (positions.get().shape()[1] != grid) {
+                fail(f, "clip.vision.image_size " + image + " / patch_size " + patch + " gives " + grid
+                        + " positions but v.position_embd.weight has " + positions.get().shape()[1]);
+            }
+        }
+    }
+
+    /**
+     * libmtmd looks a CLIP encoder's tensors up as optional and builds its graph with whatever it found, so a
+     * missing weight becomes a null pointer dereference at the first image: every block needs its attention
+     * (q, k, v or a fused qkv, out), MLP (up, down) and both norms, and the projector its two layers.
+     */
+    private static void requiredTensors(GgufFile f, String type, long blocks) {
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (GgufTensorInfo t : f.tensors()) {
+            names.add(t.name());
+        }
+        java.util.List<String> missing = new java.util.ArrayList<>();
+        for (String n : type.equals("mlp") || type.equals("mlp_norm")
+                ? new String[] {"v.patch_embd.weight", "mm.0.weight", "mm.2.weight"}
+                : new String[] {"v.patch_embd.weight"}) {
+            if (!names.contains(n)) {
+                missing.add(n);
+            }
+        }
+        for (long b = 0; b < blocks; b++) {
+            String p = "v.blk." + b + ".";
+            boolean qkv = names.contains(p + "attn_qkv.weight");
+            for (String part : new String[] {"attn_q", "attn_k", "attn_v", "attn_out", "ffn_up", "ffn_down", "ln1",
+                    "ln2"}) {
+                boolean fused = qkv && (part.equals("attn_q") || part.equals("attn_k") || part.equals("attn_v"));
+                if (!fused && !names.contains(p + part + ".weight")) {
+                    missing.add(p + part + ".weight");
+                }
+            }
+        }
+        if (!missing.isEmpty()) {
+            fail(f, "the vision encoder lacks " + missing.size() + " weight tensor(s): "
+                    + String.join(", ", missing.subList(0, Math.min(5, missing.size())))
+                    + (missing.size() > 5 ? ", ..." : ""));
+        }
+    }
+
+    /** The value of an integer key, 0 when absent; refused unless 1..max. */
+    private static long positive(GgufFile f, String key, long max) {
+        Optional<GgufValue> v = f.get(key);
+        if (v.isEmpty()) {
+            return 0;
+        }
+        long n;
+        try {
+            n = v.get().asLong();
+        } catch (IllegalStateException e) {
+            throw new InvalidModelFileException("projector " + f.path() + ": " + key + " is a " + v.get().type()
+                    + ", not an integer");
+        }
+        if (n < 1 || n > max) {
+            fail(f, key + " = " + n + " is outside 1.." + max);
+        }
+        return n;
+    }
+
+    private static double number(GgufFile f, String key, GgufValue v) {
+        try {
+            return v.asDouble();
+        } catch (IllegalStateException e) {
+            throw new InvalidModelFileException("projector " + f.path() + ": " + key + " is not a number");
+        }
+    }
+
+    private static void fail(GgufFile f, String what) {
+        throw new InvalidModelFileException("projector " + f.path() + ": " + what);
+    }
+}
