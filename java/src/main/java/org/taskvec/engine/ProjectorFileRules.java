@@ -5,6 +5,7 @@ import java.util.Set;
 import org.taskvec.gguf.GgufFile;
 import org.taskvec.gguf.GgufTensorInfo;
 import org.taskvec.gguf.GgufValue;
+import org.taskvec.gguf.GgufValueType;
 
 /**
  * Vision-projector metadata that libmtmd's CLIP loader trusts (it aborts on it, or divides by it, when the model
@@ -22,6 +23,7 @@ final class ProjectorFileRules {
     private ProjectorFileRules() {}
 
     static void check(GgufFile f) {
+        valueTypes(f);
         long image = positive(f, "clip.vision.image_size", MAX_SIDE);
         long patch = positive(f, "clip.vision.patch_size", MAX_SIDE);
         long width = positive(f, "clip.vision.embedding_length", 1 << 20);
@@ -96,6 +98,41 @@ final class ProjectorFileRules {
             fail(f, "the vision encoder lacks " + missing.size() + " weight tensor(s): "
                     + String.join(", ", missing.subList(0, Math.min(5, missing.size())))
                     + (missing.size() > 5 ? ", ..." : ""));
+        }
+    }
+
+    /**
+     * libmtmd reads scalar metadata with typed getters that assert the stored type (an abort, not an error): an
+     * epsilon must be FLOAT32, flags BOOL, names and projector types STRING, MiniCPM-V's version INT32, and every
+     * other scalar clip.* number UINT32.
+     */
+    private static void valueTypes(GgufFile f) {
+        for (var e : f.metadata().entrySet()) {
+            String key = e.getKey();
+            GgufValueType type = e.getValue().type();
+            if (type == GgufValueType.ARRAY || !(key.startsWith("clip.") || key.startsWith("general."))) {
+                continue;
+            }
+            GgufValueType want;
+            if (key.startsWith("general.")) {
+                want = key.equals("general.alignment") || key.equals("general.file_type")
+                        || key.equals("general.quantization_version") ? null : GgufValueType.STRING;
+            } else if (key.endsWith("_epsilon") || key.endsWith(".eps")) {
+                want = GgufValueType.FLOAT32;
+            } else if (key.startsWith("clip.has_") || key.startsWith("clip.use_")) {
+                want = GgufValueType.BOOL;
+            } else if (key.endsWith("projector_type") || key.endsWith("patch_merge_type") || key.endsWith("variant")) {
+                want = GgufValueType.STRING;
+            } else if (key.equals("clip.minicpmv_version")) {
+                want = GgufValueType.INT32;
+            } else if (type == GgufValueType.STRING || type == GgufValueType.BOOL || type == GgufValueType.FLOAT32) {
+                want = null; // a key libmtmd does not read as a number
+            } else {
+                want = GgufValueType.UINT32;
+            }
+            if (want != null && type != want) {
+                fail(f, key + " is stored as " + type + "; the vision loader reads it as " + want);
+            }
         }
     }
 

@@ -216,6 +216,16 @@ final class BadInputCorpus {
                         write(dir, "pkv" + (n++) + ".gguf", c), TYPED, ""));
             }
         }
+        // a metadata value stored with another type than the loader's typed getter reads (it asserted)
+        for (int[] sv : pf.scalarValues()) {
+            String key = keyAt(pj, pf, sv[0]);
+            int other = sv[1] == 4 ? 5 : 4; // UINT32 <-> INT32: the same size, so the file stays well-formed
+            if (size(sv[1]) == 4) {
+                cases.add(c("projector " + key + " stored as type " + other, "projector", write(dir, "pvt" + (n++)
+                        + ".gguf", patchInt(pj, sv[0] - 4, other)), key.startsWith("clip.") ? bad : TYPED,
+                        key.startsWith("clip.") ? "stored as" : ""));
+            }
+        }
         // a weight tensor renamed away (the loader takes them as optional; the graph used a null pointer)
         cases.add(c("projector without v.blk.0.attn_q.weight", "projector", write(dir, "noq.gguf",
                 renameTensor(pj, pf, "v.blk.0.attn_q.weight")), bad, "lacks"));

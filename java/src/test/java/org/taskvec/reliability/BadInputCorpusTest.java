@@ -44,7 +44,8 @@ class BadInputCorpusTest {
             Path file = dir.resolve("cases-" + pending.size() + ".tsv");
             Files.write(file, pending.stream().map(BadInputCase::line).toList());
             Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-Xss4m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=off", "-cp",
+                    "-Xss4m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
+                    "-XX:ErrorFile=" + dir.resolve("hs_err_%p.log"), "-cp",
                     System.getProperty("java.class.path"), CaseRunner.class.getName(), file.toString(),
                     TestModels.tinyModel().toString(), TestModels.tinyProjector().toString())
                     .redirectError(ProcessBuilder.Redirect.DISCARD).start();
