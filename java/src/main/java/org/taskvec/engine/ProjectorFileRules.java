@@ -1,5 +1,7 @@
 package org.taskvec.engine;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import org.taskvec.gguf.GgufFile;
@@ -68,7 +70,8 @@ final class ProjectorFileRules {
     /**
      * libmtmd looks a CLIP encoder's tensors up as optional and builds its graph with whatever it found, so a
      * missing weight becomes a null pointer dereference at the first image: every block needs its attention
-     * (q, k, v or a fused qkv, out), MLP (up, down) and both norms, and the projector its two layers.
+     * (q, k, v or a fused qkv, out), MLP (up, down) and both norms; the encoder its patch and position embeddings;
+     * an MLP projector both its layers with their biases.
      */
     private static void requiredTensors(GgufFile f, String type, long blocks) {
         java.util.Set<String> names = new java.util.HashSet<>();
@@ -76,9 +79,17 @@ final class ProjectorFileRules {
             names.add(t.name());
         }
         java.util.List<String> missing = new java.util.ArrayList<>();
-        for (String n : type.equals("mlp") || type.equals("mlp_norm")
-                ? new String[] {"v.patch_embd.weight", "mm.0.weight", "mm.2.weight"}
-                : new String[] {"v.patch_embd.weight"}) {
+        List<String> required = new ArrayList<>(List.of("v.patch_embd.weight", "v.position_embd.weight"));
+        if (type.equals("mlp") || type.equals("mlp_norm")) {
+            required.addAll(List.of("mm.0.weight", "mm.0.bias"));
+        }
+        if (type.equals("mlp")) { // the graph skips a missing second layer, but clip_n_mmproj_embd reads its width
+            required.addAll(List.of("mm.2.weight", "mm.2.bias"));
+        }
+        if (type.equals("mlp_norm")) {
+            required.addAll(List.of("mm.1.weight", "mm.1.bias"));
+        }
+        for (String n : required) {
             if (!names.contains(n)) {
                 missing.add(n);
             }

@@ -229,8 +229,14 @@ final class BadInputCorpus {
         // a weight tensor renamed away (the loader takes them as optional; the graph used a null pointer)
         cases.add(c("projector without v.blk.0.attn_q.weight", "projector", write(dir, "noq.gguf",
                 renameTensor(pj, pf, "v.blk.0.attn_q.weight")), bad, "lacks"));
-        cases.add(c("projector without mm.2.weight", "projector", write(dir, "nomm.gguf",
-                renameTensor(pj, pf, "mm.2.weight")), bad, "lacks"));
+        cases.add(c("projector without mm.0.bias", "projector", write(dir, "nomm.gguf",
+                renameTensor(pj, pf, "mm.0.bias")), bad, "lacks"));
+        cases.add(c("projector without v.position_embd.weight", "projector", write(dir, "nopos.gguf",
+                renameTensor(pj, pf, "v.position_embd.weight")), bad, "lacks"));
+        cases.add(c("projector without mm.2.bias", "projector", write(dir, "nomm2b.gguf",
+                renameTensor(pj, pf, "mm.2.bias")), bad, "lacks"));
+        cases.add(c("projector without its second layer", "projector", write(dir, "nomm2.gguf",
+                renameTensor(renameTensor(pj, pf, "mm.2.weight"), pf, "mm.2.bias")), bad, "lacks"));
         for (int k = 1; k <= 10; k++) {
             int at = pj.length * k / 11;
             cases.add(c("projector truncated at " + at, "projector", write(dir, "pcut-" + at + ".gguf",
