@@ -54,7 +54,9 @@ final class ProjectorFileRules {
         });
         String type = f.getString("clip.projector_type").orElse("mlp");
         if (FIXED_GRID.contains(type)) {
-            requiredTensors(f, type, positive(f, "clip.vision.block_count", 1024));
+            long blocks = positive(f, "clip.vision.block_count", 1024);
+            requiredTensors(f, type, blocks);
+            shapes(f, type, blocks, width);
         }
         Optional<GgufTensorInfo> positions = f.tensor("v.position_embd.weight");
         if (FIXED_GRID.contains(type) && image > 0 && patch > 0 && positions.isPresent()
@@ -144,6 +146,89 @@ final class ProjectorFileRules {
             if (want != null && type != want) {
                 fail(f, key + " is stored as " + type + "; the vision loader reads it as " + want);
             }
+        }
+    }
+
+    /**
+     * libmtmd does not compare a CLIP encoder's tensor shapes with its metadata (llama.cpp does, for language
+     * models); a wrong shape fails an assertion while the graph is built. The encoder is a stack of identical
+     * blocks on a residual stream of the encoder width: every weight reads and writes that width where the stream
+     * demands it, each bias and norm fits its layer, and the MLP projector's layers chain.
+     */
+    private static void shapes(GgufFile f, String type, long blocks, long width) {
+        java.util.Map<String, long[]> shape = new java.util.HashMap<>();
+        for (GgufTensorInfo t : f.tensors()) {
+            shape.put(t.name(), t.shape());
+        }
+        long e = width > 0 ? width : shape.get("v.patch_embd.weight")[3];
+        expect(f, shape, "v.position_embd.weight", 0, e);
+        for (String n : new String[] {"v.class_embd", "v.pre_ln.weight", "v.pre_ln.bias", "v.post_ln.weight",
+                "v.post_ln.bias", "v.patch_embd.bias"}) {
+            vector(f, shape, n, e);
+        }
+        for (long b = 0; b < blocks; b++) {
+            String p = "v.blk." + b + ".";
+            for (String n : new String[] {"attn_q", "attn_k", "attn_v", "attn_out"}) {
+                square(f, shape, p + n + ".weight", e);
+                vector(f, shape, p + n + ".bias", e);
+            }
+            expect(f, shape, p + "attn_qkv.weight", 0, e);
+            for (String n : new String[] {"ln1", "ln2"}) {
+                vector(f, shape, p + n + ".weight", e);
+                vector(f, shape, p + n + ".bias", e);
+            }
+            expect(f, shape, p + "ffn_up.weight", 0, e);
+            long ff = dim(shape, p + "ffn_up.weight", 1);
+            vector(f, shape, p + "ffn_up.bias", ff);
+            expect(f, shape, p + "ffn_down.weight", 0, ff);
+            expect(f, shape, p + "ffn_down.weight", 1, e);
+            vector(f, shape, p + "ffn_down.bias", e);
+            if (b > 0) { // identical blocks
+                for (var t : shape.entrySet()) {
+                    if (t.getKey().startsWith("v.blk.0.")) {
+                        String mine = p + t.getKey().substring("v.blk.0.".length());
+                        if (shape.containsKey(mine) && !java.util.Arrays.equals(shape.get(mine), t.getValue())) {
+                            fail(f, mine + " has the shape " + java.util.Arrays.toString(shape.get(mine)) + " but "
+                                    + t.getKey() + " has " + java.util.Arrays.toString(t.getValue()));
+                        }
+                    }
+                }
+            }
+        }
+        if (type.equals("mlp")) {
+            expect(f, shape, "mm.0.weight", 0, e);
+            long hidden = dim(shape, "mm.0.weight", 1);
+            vector(f, shape, "mm.0.bias", hidden);
+            expect(f, shape, "mm.2.weight", 0, hidden);
+            vector(f, shape, "mm.2.bias", dim(shape, "mm.2.weight", 1));
+        }
+    }
+
+    private static long dim(java.util.Map<String, long[]> shape, String name, int i) {
+        long[] s = shape.get(name);
+        return s == null || s.length <= i ? -1 : s[i];
+    }
+
+    /** Dimension i of the tensor, when present, must be want (want < 0: nothing to compare with). */
+    private static void expect(GgufFile f, java.util.Map<String, long[]> shape, String name, int i, long want) {
+        long[] s = shape.get(name);
+        if (s != null && want >= 0 && (s.length <= i || s[i] != want)) {
+            fail(f, name + " has the shape " + java.util.Arrays.toString(s) + "; dimension " + i + " should be "
+                    + want);
+        }
+    }
+
+    private static void vector(GgufFile f, java.util.Map<String, long[]> shape, String name, long n) {
+        long[] s = shape.get(name);
+        if (s != null && n >= 0 && (s.length != 1 || s[0] != n)) {
+            fail(f, name + " has the shape " + java.util.Arrays.toString(s) + "; it should be [" + n + "]");
+        }
+    }
+
+    private static void square(GgufFile f, java.util.Map<String, long[]> shape, String name, long n) {
+        long[] s = shape.get(name);
+        if (s != null && (s.length != 2 || s[0] != n || s[1] != n)) {
+            fail(f, name + " has the shape " + java.util.Arrays.toString(s) + "; it should be [" + n + ", " + n + "]");
         }
     }
 

@@ -226,6 +226,17 @@ final class BadInputCorpus {
                         key.startsWith("clip.") ? "stored as" : ""));
             }
         }
+        // a tensor's first dimension changed to one that still fits the file (the graph asserted on shapes)
+        for (int k = 0; k < pf.dim0().size(); k++) {
+            long d0 = readLong(pj, pf.dim0().get(k));
+            if (d0 > 1) {
+                cases.add(c("projector tensor " + k + " dimension 0 halved", "projector", write(dir, "pd" + k
+                        + ".gguf", patchLong(pj, pf.dim0().get(k), d0 / 2)), TYPED, ""));
+            }
+        }
+        int mm2b = indexOf(pj, "mm.2.bias".getBytes(StandardCharsets.US_ASCII)) + 9 + 4; // its first dimension
+        cases.add(c("projector mm.2.bias of another length", "projector", write(dir, "mm2b.gguf",
+                patchLong(pj, mm2b, readLong(pj, mm2b) / 2)), bad, "should be"));
         // a weight tensor renamed away (the loader takes them as optional; the graph used a null pointer)
         cases.add(c("projector without v.blk.0.attn_q.weight", "projector", write(dir, "noq.gguf",
                 renameTensor(pj, pf, "v.blk.0.attn_q.weight")), bad, "lacks"));

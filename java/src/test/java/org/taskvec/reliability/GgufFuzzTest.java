@@ -25,7 +25,8 @@ import org.taskvec.engine.TaskvecException;
  * layer, head and patch counts, tensor dimensions, types and offsets, random bytes) or the file cut short, then
  * loaded (a projector also encodes an image, since some values matter only then). A load must succeed or throw a
  * {@link TaskvecException}; anything else is a finding, and a native crash kills the fuzzer with the input saved.
- * In the normal test run this replays the saved inputs (regression mode); the fuzz profile fuzzes (see README).
+ * In the normal test run this replays the saved inputs (regression mode: the crashes found so far, under
+ * src/test/resources/.../GgufFuzzTestInputs); the fuzz profile fuzzes (see README).
  *
  * <p>Structure-aware on purpose: a raw byte mutator rarely gets past a 32000-token vocabulary to the fields that
  * matter, so the fuzzer's data chooses fields and values, and the file is patched in place and restored after each
