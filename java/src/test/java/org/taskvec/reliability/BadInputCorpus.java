@@ -23,7 +23,31 @@ final class BadInputCorpus {
     /** Field positions of a GGUF header, found by walking it. */
     record Fields(List<Integer> keyLengths, List<Integer> valueTypes, List<Integer> stringValues, int tokensArrayCount,
                   List<Integer> nDims, List<Integer> dim0, List<Integer> tensorTypes, List<Integer> offsets,
-                  List<int[]> scalarValues, int headerEnd) {}
+                  List<int[]> scalarValues, int headerEnd) {
+        /** The 4-byte fields mutations change: tensor dimension counts, metadata value types, tensor types. */
+        List<Integer> int32Fields() {
+            List<Integer> all = new ArrayList<>(nDims);
+            all.addAll(valueTypes);
+            all.addAll(tensorTypes);
+            return all;
+        }
+
+        /**
+         * The 8-byte fields mutations change: key and string lengths, first tensor dimensions, tensor offsets, the
+         * tensor and metadata counts, and the vocabulary's length (models only).
+         */
+        List<Integer> int64Fields() {
+            List<Integer> all = new ArrayList<>(keyLengths);
+            all.addAll(stringValues);
+            all.addAll(dim0);
+            all.addAll(offsets);
+            all.addAll(List.of(8, 16));
+            if (tokensArrayCount >= 0) {
+                all.add(tokensArrayCount);
+            }
+            return all;
+        }
+    }
 
     static Fields walk(byte[] b) {
         ByteBuffer buf = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
@@ -82,6 +106,24 @@ final class BadInputCorpus {
             case 4, 5, 6 -> 4;
             default -> 8;
         };
+    }
+
+    private static final long ALL_ONES = 0xFFFFFFFFL;
+
+    /**
+     * The file with one scalar metadata value ({offset, value type} from {@link Fields#scalarValues()}) set to v,
+     * in the value's own width; floats get v as a number, or NaN for {@link #ALL_ONES}.
+     */
+    static byte[] withScalar(byte[] b, int[] sv, long v) {
+        byte[] c = b.clone();
+        ByteBuffer bb = ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN);
+        switch (size(sv[1])) {
+            case 1 -> c[sv[0]] = (byte) v;
+            case 2 -> bb.putShort(sv[0], (short) v);
+            case 4 -> bb.putInt(sv[0], sv[1] == 6 ? Float.floatToIntBits(v == ALL_ONES ? Float.NaN : v) : (int) v);
+            default -> bb.putLong(sv[0], sv[1] == 12 ? Double.doubleToLongBits(v) : v);
+        }
+        return c;
     }
 
     static byte[] patchInt(byte[] b, int at, int v) {
@@ -163,17 +205,9 @@ final class BadInputCorpus {
             if (!key.startsWith("llama.") && !key.startsWith("tokenizer.")) {
                 continue;
             }
-            for (long v : new long[] {0, 1, 3, 0xFFFFFFFFL, 1L << 31 - 1}) {
-                byte[] c = m.clone();
-                ByteBuffer bb = ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN);
-                switch (size(sv[1])) {
-                    case 1 -> c[sv[0]] = (byte) v;
-                    case 2 -> bb.putShort(sv[0], (short) v);
-                    case 4 -> bb.putInt(sv[0], sv[1] == 6 ? Float.floatToIntBits(v == 0xFFFFFFFFL ? Float.NaN : v) : (int) v);
-                    default -> bb.putLong(sv[0], sv[1] == 12 ? Double.doubleToLongBits(v) : v);
-                }
-                cases.add(c(key + " = " + (v == 0xFFFFFFFFL ? "all ones" : v), "model",
-                        write(dir, "kv" + (n++) + ".gguf", c), TYPED, ""));
+            for (long v : new long[] {0, 1, 3, ALL_ONES, 1L << 30}) {
+                cases.add(c(key + " = " + (v == ALL_ONES ? "all ones" : v), "model",
+                        write(dir, "kv" + (n++) + ".gguf", withScalar(m, sv, v)), TYPED, ""));
             }
         }
         // a vocabulary entry changed into another one: duplicate tokens
@@ -203,17 +237,9 @@ final class BadInputCorpus {
             if (!key.startsWith("clip.")) {
                 continue;
             }
-            for (long v : new long[] {0, 1, 7, 0xFFFFFFFFL, 1L << 30}) {
-                byte[] c = pj.clone();
-                ByteBuffer bb = ByteBuffer.wrap(c).order(ByteOrder.LITTLE_ENDIAN);
-                switch (size(sv[1])) {
-                    case 1 -> c[sv[0]] = (byte) v;
-                    case 2 -> bb.putShort(sv[0], (short) v);
-                    case 4 -> bb.putInt(sv[0], sv[1] == 6 ? Float.floatToIntBits(v == 0xFFFFFFFFL ? Float.NaN : v) : (int) v);
-                    default -> bb.putLong(sv[0], sv[1] == 12 ? Double.doubleToLongBits(v) : v);
-                }
-                cases.add(c("projector " + key + " = " + (v == 0xFFFFFFFFL ? "all ones" : v), "projector",
-                        write(dir, "pkv" + (n++) + ".gguf", c), TYPED, ""));
+            for (long v : new long[] {0, 1, 7, ALL_ONES, 1L << 30}) {
+                cases.add(c("projector " + key + " = " + (v == ALL_ONES ? "all ones" : v), "projector",
+                        write(dir, "pkv" + (n++) + ".gguf", withScalar(pj, sv, v)), TYPED, ""));
             }
         }
         // a metadata value stored with another type than the loader's typed getter reads (it asserted)
@@ -360,17 +386,8 @@ final class BadInputCorpus {
         java.util.Random rnd = new java.util.Random(seed);
         long[] interesting = {0, 1, 2, -1, 255, 65535, Integer.MAX_VALUE, 1L << 31, (1L << 32) - 1, 1L << 40,
                 Long.MAX_VALUE, m.length, m.length + 1L};
-        List<Integer> ints = new ArrayList<>(f.nDims());
-        ints.addAll(f.valueTypes());
-        ints.addAll(f.tensorTypes());
-        List<Integer> longs = new ArrayList<>(f.keyLengths());
-        longs.addAll(f.stringValues());
-        longs.addAll(f.dim0());
-        longs.addAll(f.offsets());
-        longs.addAll(List.of(8, 16));
-        if (f.tokensArrayCount() >= 0) { // projectors have no vocabulary
-            longs.add(f.tokensArrayCount());
-        }
+        List<Integer> ints = f.int32Fields();
+        List<Integer> longs = f.int64Fields();
         List<BadInputCase> cases = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             StringBuilder what = new StringBuilder("random " + kind + " mutation " + i + ":");

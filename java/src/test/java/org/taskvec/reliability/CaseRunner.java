@@ -28,14 +28,13 @@ public final class CaseRunner {
         List<String> lines = Files.readAllLines(Path.of(args[0]));
         Path model = Path.of(args[1]);
         Path projector = Path.of(args[2]);
-        projectorFile = projector;
         try (Model tiny = Model.load(model, ModelParams.defaults().withProjector(projector))) {
             for (String line : lines) {
                 BadInputCase c = BadInputCase.parse(line);
                 String type;
                 String message;
                 try {
-                    run(c, tiny, model);
+                    run(c, tiny, model, projector);
                     type = "OK";
                     message = "";
                 } catch (Throwable t) {
@@ -48,7 +47,7 @@ public final class CaseRunner {
         }
     }
 
-    static void run(BadInputCase c, Model tiny, Path modelFile) throws Exception {
+    static void run(BadInputCase c, Model tiny, Path modelFile, Path projectorFile) throws Exception {
         SessionParams sp = SessionParams.defaults().withContextSize(64).withThreads(1);
         switch (c.kind()) {
             case "model" -> {
@@ -56,7 +55,7 @@ public final class CaseRunner {
                     m.layers();
                 }
             }
-            case "projector" -> projector(tiny, modelFile, Path.of(c.arg()));
+            case "projector" -> projector(modelFile, Path.of(c.arg()));
             case "image" -> {
                 Image img = Image.read(Path.of(c.arg()));
                 try (Session s = tiny.newSession(sp)) {
@@ -104,7 +103,7 @@ public final class CaseRunner {
                     m.layers();
                 }
             }
-            case "projector-mutation" -> projector(tiny, modelFile, mutated(c.arg(), projectorFile(), "projector"));
+            case "projector-mutation" -> projector(modelFile, mutated(c.arg(), projectorFile, "projector"));
             default -> throw new IllegalArgumentException("unknown case kind " + c.kind());
         }
     }
@@ -173,17 +172,11 @@ public final class CaseRunner {
     }
 
     /** A projector loaded, then used: some values matter only when an image is encoded. */
-    static void projector(Model tiny, Path modelFile, Path projector) {
+    static void projector(Path modelFile, Path projector) {
         try (Model m = Model.load(modelFile, ModelParams.defaults().withProjector(projector));
              Session s = m.newSession(SessionParams.defaults().withContextSize(256).withThreads(1))) {
             s.evaluate(Prompt.withImages("Q:", List.of(Image.ofRgb(40, 30, new byte[40 * 30 * 3]))));
         }
-    }
-
-    private static Path projectorFile;
-
-    private static Path projectorFile() {
-        return projectorFile;
     }
 
     private static final java.util.Map<String, byte[]> ORIGINALS = new java.util.HashMap<>();
