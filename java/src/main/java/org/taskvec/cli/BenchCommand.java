@@ -95,17 +95,11 @@ final class BenchCommand implements Callable<Integer> {
             }
             if (json != null) {
                 ObjectMapper om = new ObjectMapper();
-                ObjectNode root = om.createObjectNode();
-                root.put("model", model.toString());
-                root.put("description", m.info().description());
-                root.put("gpu_layers", layers);
-                root.put("gpu_layers_reason", choice.why());
-                root.putPOJO("gpus", org.taskvec.engine.GpuDevices.list());
+                ObjectNode root = machine(om, m, choice);
                 root.put("threads", sp.threads());
                 root.put("prompt_tokens", promptTokens);
                 root.put("gen_tokens", genTokens);
                 root.put("rounds", rounds);
-                root.put("system", NativeLibrary.systemInfo().trim());
                 ArrayNode arr = root.putArray("results");
                 for (BenchRunner.Result r : results) {
                     ObjectNode o = arr.addObject();
@@ -145,12 +139,7 @@ final class BenchCommand implements Callable<Integer> {
             r.phasesMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.1f ms%n", k, v));
             r.stepMedianMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.2f ms (median)%n", k, v));
             if (json != null) {
-                ObjectNode root = om.createObjectNode();
-                root.put("model", model.toString());
-                root.put("description", m.info().description());
-                root.put("gpu_layers", choice.layers());
-                root.putPOJO("gpus", org.taskvec.engine.GpuDevices.list());
-                root.put("system", NativeLibrary.systemInfo().trim());
+                ObjectNode root = machine(om, m, choice);
                 root.putPOJO("workload", spec);
                 root.put("query_tokens", r.queryTokens());
                 root.put("sweep_layers", r.sweepLayers());
@@ -161,5 +150,17 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** What a results file says about the model and the machine it was measured on. */
+    private ObjectNode machine(ObjectMapper om, Model m, org.taskvec.engine.GpuLayers.Choice choice) {
+        ObjectNode root = om.createObjectNode();
+        root.put("model", model.toString());
+        root.put("description", m.info().description());
+        root.put("gpu_layers", choice.layers());
+        root.put("gpu_layers_reason", choice.why());
+        root.putPOJO("gpus", org.taskvec.engine.GpuDevices.list());
+        root.put("system", NativeLibrary.systemInfo().trim());
+        return root;
     }
 }

@@ -114,7 +114,7 @@ final class XpatchCommand implements Callable<Integer> {
                  Session llmSession = llmModel == null ? null : llmModel.newSession(sp)) {
                 XpatchResults r = new XpatchRunner(model, session, llmSession, config,
                         msg -> System.err.print("\r\033[K[xpatch] " + msg),
-                        noCache ? null : org.taskvec.synth.GeneratedModels.cacheDir().resolve("vectors"))
+                        noCache ? null : org.taskvec.engine.CacheFolder.path().resolve("vectors"))
                         .run(taskData);
                 System.err.println();
                 ReportWriter.write(out, r, config, model.info(), model.path().toString(), taskData);

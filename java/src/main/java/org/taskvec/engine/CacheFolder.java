@@ -1,6 +1,12 @@
 package org.taskvec.engine;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 
 /**
  * The one folder taskvec writes to besides the paths a user names: {@code $TASKVEC_CACHE_DIR}, else
@@ -27,6 +33,22 @@ public final class CacheFolder {
     static void configureJavaCpp() {
         if (System.getProperty(JAVACPP_CACHE) == null) {
             System.setProperty(JAVACPP_CACHE, path().resolve("javacpp").toString());
+        }
+    }
+
+    /** The SHA-256 of a file, in hex: what cache entries are checked by before use. */
+    public static String sha256(Path file) throws IOException {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            try (InputStream in = Files.newInputStream(file)) {
+                byte[] buf = new byte[1 << 20];
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    md.update(buf, 0, n);
+                }
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 }

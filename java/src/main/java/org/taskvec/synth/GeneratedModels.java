@@ -1,13 +1,10 @@
 package org.taskvec.synth;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
+import org.taskvec.engine.CacheFolder;
 
 /**
  * Generated models kept in the taskvec cache folder ({@code $TASKVEC_CACHE_DIR}, else
@@ -17,14 +14,9 @@ import java.util.HexFormat;
 public final class GeneratedModels {
     private GeneratedModels() {}
 
-    /** The taskvec cache folder ({@link org.taskvec.engine.CacheFolder}). */
-    public static Path cacheDir() {
-        return org.taskvec.engine.CacheFolder.path();
-    }
-
     /** The folder of a generated shape and seed (not necessarily written yet). */
     public static Path dir(ModelShape shape, long seed) {
-        return dir(cacheDir(), shape, seed);
+        return dir(CacheFolder.path(), shape, seed);
     }
 
     static Path dir(Path cache, ModelShape shape, long seed) {
@@ -37,7 +29,7 @@ public final class GeneratedModels {
      * cache entry is rebuilt, not trusted).
      */
     public static Path ensure(ModelShape shape, long seed, boolean withProjector) throws IOException {
-        return ensure(cacheDir(), shape, seed, withProjector);
+        return ensure(CacheFolder.path(), shape, seed, withProjector);
     }
 
     static Path ensure(Path cache, ModelShape shape, long seed, boolean withProjector) throws IOException {
@@ -70,7 +62,7 @@ public final class GeneratedModels {
         } finally {
             Files.deleteIfExists(tmp);
         }
-        Files.writeString(sidecar, Files.size(file) + " " + sha256(file) + "\n");
+        Files.writeString(sidecar, Files.size(file) + " " + CacheFolder.sha256(file) + "\n");
     }
 
     /** Whether a cached file matches its recorded size and SHA-256 and passes the GGUF structural check. */
@@ -80,27 +72,13 @@ public final class GeneratedModels {
             return false;
         }
         String[] rec = Files.readString(sidecar).strip().split(" ");
-        return rec.length == 2 && rec[0].equals(String.valueOf(Files.size(file))) && rec[1].equals(sha256(file))
+        return rec.length == 2 && rec[0].equals(String.valueOf(Files.size(file)))
+                && rec[1].equals(CacheFolder.sha256(file))
                 && sound(file);
     }
 
     private static Path sidecar(Path file) {
         return file.resolveSibling(file.getFileName() + ".sha256");
-    }
-
-    static String sha256(Path file) throws IOException {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            try (InputStream in = Files.newInputStream(file)) {
-                byte[] buf = new byte[1 << 20];
-                for (int n; (n = in.read(buf)) > 0; ) {
-                    md.update(buf, 0, n);
-                }
-            }
-            return HexFormat.of().formatHex(md.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     /** Whether a file exists and passes the GGUF structural check. */

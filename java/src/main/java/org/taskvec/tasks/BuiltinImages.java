@@ -6,7 +6,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import org.taskvec.synth.GeneratedModels;
 
 /**
  * The emoji images of the built-in tasks (64x64 PNGs from emoji-datasource-google 16.0.0, Apache-2.0), which the
@@ -29,7 +28,7 @@ public final class BuiltinImages {
         if (root != null) {
             return root;
         }
-        Path dir = GeneratedModels.cacheDir().resolve("task-images").resolve("emoji-datasource-google-16.0.0");
+        Path dir = org.taskvec.engine.CacheFolder.path().resolve("task-images").resolve("emoji-datasource-google-16.0.0");
         try {
             Files.createDirectories(dir);
             for (String task : PaperTasks.NAMES) {

@@ -1,7 +1,6 @@
 package org.taskvec.xpatch;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -70,21 +69,12 @@ final class VectorCache {
             if (Files.exists(memo)) {
                 return Files.readString(memo).strip();
             }
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            try (InputStream in = Files.newInputStream(file)) {
-                byte[] buf = new byte[1 << 20];
-                for (int n; (n = in.read(buf)) > 0; ) {
-                    md.update(buf, 0, n);
-                }
-            }
-            String digest = hex(md.digest());
+            String digest = org.taskvec.engine.CacheFolder.sha256(file);
             Files.createDirectories(memo.getParent());
             Files.writeString(memo, digest);
             return digest;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 
