@@ -1,150 +1,389 @@
 #!/usr/bin/env bash
 # GPU check and benchmarks, for a Linux machine with an NVIDIA GPU, the CUDA toolkit (with cuBLAS), CMake, a C++
-# compiler and Python 3, but no JDK, no Maven and no network. Needs gpu-bundle.tar.xz, made beforehand on a machine
-# with a JDK and Maven by benchmarks/prepare-gpu-bundle.sh (a jlink'ed Java runtime, the project's jars, the pinned
-# llama.cpp source).
+# compiler and Python 3, but no JDK, no Maven and no network. It is written for a short lease: a deadline, a
+# timeout on every step, the most important figures first, and a summary rewritten after every step, so a run
+# killed at any moment still leaves its figures in OUT.
 #
-#   benchmarks/gpu-check.sh [--bundle FILE] [--out DIR] [--no-7b] [--no-official] [--rounds N] [--cpu]
+#   benchmarks/gpu-check.sh [--out DIR] [--deadline SECONDS] [--reuse] [--bundle DIR|FILE] [--natives DIR]
+#                           [--work DIR] [--no-7b] [--no-official] [--rounds N] [--cpu]
 #
-# In one run:
-#   1. builds the CUDA natives (libtaskvec, llama, ggml-cuda, mtmd) and llama.cpp's llama-bench from the same source
-#      for this card's architecture (TASKVEC_CUDA_ARCHITECTURES overrides), while the benchmark-shaped models are
-#      generated in the background: the 1b shape (TinyLlama-1.1B text, CLIP ViT-L/14-336 projector, 576 image
-#      tokens) and the 7b shape (LLaVA-1.5-7B text) in F16; then quantizes them to Q8_0 and Q4_K_M;
-#   2. proves the hooks on the GPU (org.taskvec.perf.GpuCheck: identity patch bit-identical, last-layer transplant
-#      equal, every layer's captures against the CPU engine);
-#   3. `taskvec bench` (plain prompt and decode, one-layer capture, all-layer capture, one-layer patch, Java API vs
-#      the library's C++ decode loop, hook-free session, image encoding) and `llama-bench` on each model;
-#   4. the paper's workload (extraction, patched image queries, a sweep over all layers) through taskvec
-#      (`taskvec bench --paper-workload`) and the official way (benchmarks/official_loop.py: transformers, forward
-#      hooks, no KV cache) on the 7b shape, F16 against fp16, when Python has torch and transformers;
-#   5. writes results.json and summary.md (benchmarks/gpu_summary.py) with the goals of issue 5 as ratios.
-# --cpu: the same steps without CUDA on the tiny model (to test the script on a machine without a GPU).
-# Each step's output is in a log file under OUT; nothing is piped through tee (a hung pipe would eat the budget).
-set -euo pipefail
+#   --out DIR        where the results go: at most 5 files (summary.md, results.json, steps.tsv, logs.tar.gz and,
+#                    on a fatal error, FATAL.txt). Default: $OUT when set (the device tool), else
+#                    benchmarks/results/<gpu|cpu>-<date>.
+#   --deadline S     stop starting steps S seconds after the start (default 540: a 600 s call with margin). A step
+#                    that would not fit its estimate is skipped and recorded; a running step is killed at the
+#                    deadline.
+#   --reuse          keep the work folder of an earlier run on this machine: its build, its models and its finished
+#                    steps; only what is not done yet runs (a second call on the same warm machine).
+#   --bundle         what benchmarks/prepare-gpu-bundle.sh made: the folder gpu-bundle/ (holding bundle.tar.xz) or
+#                    the archive itself. Default: gpu-bundle/ at the repository root; without one, the JDK on the
+#                    PATH and java/target (a development machine).
+#   --natives DIR    use these already built natives (libtaskvec.so and its libraries) instead of building them;
+#                    llama-bench is then looked for in DIR too, and skipped if absent.
+#   --work DIR       the work folder (default ${TMPDIR:-/tmp}/taskvec-gpu-check).
+#   --cpu            the same steps without CUDA, on the tiny model (to test the script without a GPU).
+#
+# Steps, in the order that gets the most important figures first:
+#   unpack -> models generated in the background (the generator is plain Java) while the natives build
+#   build  -> CUDA natives (libtaskvec, llama, ggml-cuda, mtmd) and llama-bench from the same source, for this card
+#             (TASKVEC_CUDA_ARCHITECTURES, else nvidia-smi's compute capability, else torch's, else "native")
+#   check  -> fail fast: every library resolves (ldd), `taskvec info` loads OUR natives and says GPU offload is
+#             available, and sees the GPU
+#   hooks  -> org.taskvec.perf.GpuCheck: identity patch bit-identical, last-layer transplant equal, every layer's
+#             captures against the CPU engine
+#   1b F16 -> taskvec bench and llama-bench
+#   paper  -> the paper's workload through taskvec and the official way (transformers, forward hooks, no KV cache)
+#             on the 7b shape, F16 against fp16
+#   7b Q4_K_M -> quantized in the background as soon as the 7b model exists, then taskvec bench and llama-bench
+#   the rest  -> 1b Q8_0 and Q4_K_M
+# Nothing is piped through tee and no bare `wait` is used (both can hang on the device machine).
+set -uo pipefail
+set -a   # every variable is exported: steps run their functions in a child bash under `timeout`
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bundle="$root/gpu-bundle.tar.xz"
+bundle=""
 out=""
+deadline_s=540
+reuse=0
 seven_b=1
 official=1
 rounds=5
 cpu=0
+natives_in=""
+work="${TMPDIR:-/tmp}/taskvec-gpu-check"
 while [ $# -gt 0 ]; do
   case "$1" in
     --bundle) bundle="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --deadline) deadline_s="$2"; shift 2 ;;
+    --reuse) reuse=1; shift ;;
+    --natives) natives_in="$2"; shift 2 ;;
+    --work) work="$2"; shift 2 ;;
     --no-7b) seven_b=0; shift ;;
     --no-official) official=0; shift ;;
     --rounds) rounds="$2"; shift 2 ;;
     --cpu) cpu=1; shift ;;
-    *) echo "unknown argument $1 (see the head of $0)" >&2; exit 2 ;;
+    *) echo "gpu-check: unknown argument $1 (see the head of $0)" >&2; exit 2 ;;
   esac
 done
+[ -n "$out" ] || out="${OUT:-}"
 [ -n "$out" ] || out="$root/benchmarks/results/$([ $cpu = 1 ] && echo cpu || echo gpu)-$(date +%Y%m%d-%H%M)"
-work="${TMPDIR:-/tmp}/taskvec-gpu-check"
-jobs="$(nproc)"
-rm -rf "$work"
-mkdir -p "$out" "$work"
+mkdir -p "$out" || exit 2
 out="$(cd "$out" && pwd)"
 start=$(date +%s)
-log() { echo "[gpu-check +$(( $(date +%s) - start ))s] $*" >&2; echo -e "$(( $(date +%s) - start ))\t$*" >> "$out/steps.tsv"; }
+deadline=$(( start + deadline_s ))
+jobs="$(nproc)"
 
-log "unpacking $bundle"
-tar -xJf "$bundle" -C "$work"
-b="$work/gpu-bundle"
-tar -xf "$b/llama.cpp-src.tar" -C "$work"
-src="$(ls -d "$work"/llama.cpp-* | head -1)"
-java="$b/jre/bin/java"
-cp="$b/lib/*"
-run_java() { "$java" -Xss4m -Dorg.bytedeco.javacpp.pathsFirst=true -Djava.library.path="$work/natives" -cp "$cp" "$@"; }
-taskvec() { run_java org.taskvec.cli.TaskvecCli "$@"; }
-
-# models: the generator is plain Java (no natives), so it runs while the natives build
+if [ $reuse = 0 ]; then rm -rf "$work"; fi
+raw="$work/raw"          # every log and JSON; what comes back is the summary and one archive of this folder
+mkdir -p "$work" "$raw/done" || exit 2
+work="$(cd "$work" && pwd)"
+raw="$work/raw"
 models="$work/models"
-if [ $cpu = 1 ]; then shape=tiny; seven_b=0; ngl=0; else shape=1b; ngl=99; fi
-(
-  "$java" -cp "$cp" org.taskvec.cli.TaskvecCli synth --out "$models/small" --shape "$shape" --type F16
-  if [ $seven_b = 1 ]; then
-    "$java" -cp "$cp" org.taskvec.cli.TaskvecCli synth --out "$models/7b" --shape 7b --type F16
+natives="$work/natives"
+mkdir -p "$models"
+echo "$(date -u +%FT%TZ) start: deadline ${deadline_s}s, reuse $reuse, cpu $cpu" >> "$raw/runs.txt"
+bg_pids=()
+
+log() {  # one line to stderr and to steps.tsv (seconds since start, step, status, seconds taken, detail)
+  local name="$1" status="$2" took="$3" detail="${4:-}"
+  echo "[gpu-check +$(( $(date +%s) - start ))s] $name: $status${took:+ (${took}s)}${detail:+ - $detail}" >&2
+  printf '%s\t%s\t%s\t%s\t%s\n' "$(( $(date +%s) - start ))" "$name" "$status" "$took" "$detail" >> "$raw/steps.tsv"
+}
+
+summarize() {  # rewrites OUT from raw/: summary.md, results.json, steps.tsv, logs.tar.gz
+  if command -v python3 > /dev/null && python3 "$root/benchmarks/gpu_summary.py" "$raw" > "$raw/summary.md.new" \
+      2> "$raw/summary.log"; then
+    mv "$raw/summary.md.new" "$raw/summary.md"
+  else
+    { echo "# taskvec GPU check (gpu_summary.py failed: see summary.log)"; echo; echo '```'; cat "$raw/steps.tsv"
+      echo '```'; } > "$raw/summary.md"
   fi
-) > "$out/synth.log" 2>&1 &
-synth_pid=$!
+  cp "$raw/summary.md" "$out/summary.md" 2> /dev/null
+  [ -f "$raw/results.json" ] && cp "$raw/results.json" "$out/results.json"
+  cp "$raw/steps.tsv" "$out/steps.tsv" 2> /dev/null
+  tar -czf "$out/logs.tar.gz.new" -C "$raw" --exclude=done --exclude=summary.md.new . 2> /dev/null \
+    && mv "$out/logs.tar.gz.new" "$out/logs.tar.gz"
+}
 
-if [ $cpu = 1 ]; then
-  cuda_flags=(-DTASKVEC_CUDA=OFF)
-  log "CPU build ($jobs jobs)"
+stop_background() {
+  local p
+  for p in "${bg_pids[@]}"; do
+    kill -TERM -- "-$p" 2> /dev/null || kill -TERM "$p" 2> /dev/null
+  done
+  bg_pids=()
+}
+
+finished=0
+on_exit() {
+  local rc=$?
+  trap - EXIT TERM INT
+  stop_background
+  [ $finished = 1 ] || log "run" "ended early" "$(( $(date +%s) - start ))" "exit code $rc"
+  summarize
+}
+trap on_exit EXIT
+trap 'log run "killed by a signal" "" ""; exit 143' TERM INT
+
+fatal() {  # a failure after which no figure can be trusted: one clear line, in the summary and in FATAL.txt
+  log "FATAL" "$1" "" "${2:-}"
+  echo "gpu-check FATAL: $1${2:+ - $2}" > "$raw/FATAL.txt"
+  cp "$raw/FATAL.txt" "$out/FATAL.txt"
+  exit 1
+}
+
+left() { echo $(( deadline - $(date +%s) )); }
+
+# step NAME ESTIMATE_S COMMAND...: runs COMMAND (a function or program) under a timeout that ends at the deadline;
+# skipped when fewer than ESTIMATE_S seconds are left, or when an earlier run (--reuse) finished it. Output goes to
+# raw/NAME.log. Returns the command's status (0 when done earlier).
+step() {
+  local name="$1" est="$2"; shift 2
+  if [ -f "$raw/done/$name" ]; then
+    log "$name" "done earlier" "" "kept from an earlier run"
+    return 0
+  fi
+  local l; l=$(left)
+  if [ "$l" -lt "$est" ]; then
+    log "$name" "skipped" "" "needs ~${est}s, ${l}s left before the deadline"
+    summarize
+    return 99
+  fi
+  local t0; t0=$(date +%s)
+  export -f $(compgen -A function)
+  timeout -k 10 "$l" bash -c '"$@"' _ "$@" > "$raw/$name.log" 2>&1
+  local rc=$?
+  local took=$(( $(date +%s) - t0 ))
+  case $rc in
+    0) touch "$raw/done/$name"; log "$name" "ok" "$took" ;;
+    124|137) log "$name" "timed out" "$took" "killed at the deadline (estimate was ${est}s); see $name.log" ;;
+    *) log "$name" "failed" "$took" "exit code $rc: $(grep -v '^\s*$' "$raw/$name.log" | tail -1 | cut -c1-200)" ;;
+  esac
+  summarize
+  return $rc
+}
+
+# ---- the Java runtime and the jars
+java_bin=""
+cp=""
+if [ -z "$bundle" ] && [ -d "$root/gpu-bundle" ]; then bundle="$root/gpu-bundle"; fi
+if [ -n "$bundle" ]; then
+  archive="$bundle"
+  [ -d "$bundle" ] && archive="$bundle/bundle.tar.xz"
+  [ -f "$archive" ] || fatal "no bundle" "$archive is missing: run benchmarks/prepare-gpu-bundle.sh and carry gpu-bundle"
+  if [ ! -x "$work/gpu-bundle/jre/bin/java" ]; then
+    t0=$(date +%s)
+    # xz may be missing there; Python's lzma reads it too
+    tar -xJf "$archive" -C "$work" 2> "$raw/unpack.log" \
+      || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$archive" "$work" \
+      || fatal "bundle does not unpack" "$archive: $(tail -1 "$raw/unpack.log")"
+    log "unpack" "ok" "$(( $(date +%s) - t0 ))" "$(du -sh "$work/gpu-bundle" | cut -f1)"
+  fi
+  java_bin="$work/gpu-bundle/jre/bin/java"
+  cp="$work/gpu-bundle/lib/*"
+  src_tar="$work/gpu-bundle/llama.cpp-src.tar"
 else
-  arch="${TASKVEC_CUDA_ARCHITECTURES:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)}"
-  cuda_flags=(-DTASKVEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch")
-  log "CUDA build for sm_$arch ($jobs jobs)"
+  java_bin="$(command -v java || true)"
+  [ -n "$java_bin" ] && [ -f "$root/java/target/taskvec.jar" ] \
+    || fatal "no bundle and no development build" "run benchmarks/prepare-gpu-bundle.sh, or mvn package with a JDK"
+  cp="$root/java/target/taskvec.jar:$root/java/target/lib/*"
+  src_tar=""
 fi
-cmake -S "$root/native" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTASKVEC_LLAMA_CPP_DIR="$src" \
-      -DTASKVEC_WITH_LLAMA_BENCH=ON "${cuda_flags[@]}" > "$out/cmake.log" 2>&1
-cmake --build "$work/build" --parallel "$jobs" --target taskvec llama-bench > "$out/build.log" 2>&1
-mkdir -p "$work/natives"
-find "$work/build" -name 'lib*.so*' \( -type f -o -type l \) -exec cp -a {} "$work/natives/" \;
-bench_bin="$(find "$work/build" -name llama-bench -type f | head -1)"
-log "built: $(ls "$work/natives" | tr '\n' ' ')"
+"$java_bin" -version > "$raw/java-version.txt" 2>&1 || fatal "the Java runtime does not start" "$java_bin"
 
-log "waiting for the model generator"
-wait "$synth_pid" || { log "synth FAILED (see synth.log)"; exit 1; }
-log "devices"
-taskvec info --model "$models/small/model.gguf" --mmproj "$models/small/mmproj.gguf" > "$out/info.txt" 2>&1 || true
+# Java with OUR natives first (pathsFirst) and the CUDA libraries on the loader's path
+run_java() { "$java_bin" -Xss4m -Dorg.bytedeco.javacpp.pathsFirst=true -Djava.library.path="$natives" -cp "$cp" "$@"; }
+taskvec() { run_java org.taskvec.cli.TaskvecCli "$@"; }
+# plain Java for the model generator (no natives needed), so it can run while the natives build
+synth() { "$java_bin" -cp "$cp" org.taskvec.cli.TaskvecCli synth "$@"; }
+
+if [ $cpu = 1 ]; then shape=tiny; seven_b=0; ngl=0; else shape=1b; ngl=99; fi
+small="$models/small"
+big="$models/7b"
+
+# ---- models in the background: the small shape first, then the 7b; each folder gets a .done marker
+background() {  # NAME COMMAND...: runs in its own process group, output in raw/NAME.log
+  local name="$1"; shift
+  export -f $(compgen -A function)
+  setsid bash -c '"$@"' _ "$@" > "$raw/$name.log" 2>&1 &
+  bg_pids+=($!)
+}
+gen_models() {
+  local t0
+  if [ ! -f "$small/.done" ]; then
+    t0=$(date +%s); rm -rf "$small"
+    synth --out "$small" --shape "$shape" --type F16 || { log "synth $shape" "failed" "$(( $(date +%s) - t0 ))" "see synth.log"; exit 1; }
+    touch "$small/.done"; log "synth $shape F16" "ok" "$(( $(date +%s) - t0 ))"
+  fi
+  if [ "$seven_b" = 1 ] && [ ! -f "$big/.done" ]; then
+    t0=$(date +%s); rm -rf "$big"
+    synth --out "$big" --shape 7b --type F16 || { log "synth 7b" "failed" "$(( $(date +%s) - t0 ))" "see synth.log"; exit 1; }
+    touch "$big/.done"; log "synth 7b F16" "ok" "$(( $(date +%s) - t0 ))"
+  fi
+}
+background synth gen_models
+
+# ---- the natives
+cuda_lib_dirs() {  # folders that may hold libcudart/libcublas/libcuda on this machine
+  local d nv
+  nv="$(command -v nvcc 2> /dev/null)"
+  for d in ${CUDA_HOME:+$CUDA_HOME/lib64} ${nv:+$(dirname "$(dirname "$(readlink -f "$nv")")")/lib64} \
+      ${nv:+$(dirname "$(dirname "$(readlink -f "$nv")")")/targets/x86_64-linux/lib} \
+      /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do
+    [ -d "$d" ] && echo "$d"
+  done
+}
+if ! command -v nvcc > /dev/null; then
+  for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && { PATH="$d:$PATH"; break; }; done
+fi
+export LD_LIBRARY_PATH="$natives$(for d in $(cuda_lib_dirs); do printf ':%s' "$d"; done)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+bench_bin=""
+build_natives() {
+  local src arch gen cuda_flags
+  tar -xf "$src_tar" -C "$work" || return 1
+  src="$(ls -d "$work"/llama.cpp-* | head -1)"
+  if command -v ninja > /dev/null; then gen=(-G Ninja); else gen=(-G "Unix Makefiles"); fi
+  if [ $cpu = 1 ]; then
+    cuda_flags=(-DTASKVEC_CUDA=OFF)
+  else
+    arch="${TASKVEC_CUDA_ARCHITECTURES:-}"
+    [ -n "$arch" ] || arch="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2> /dev/null | head -1 | tr -d ' .')"
+    [ -n "$arch" ] || arch="$(python3 -c 'import torch; print("%d%d" % torch.cuda.get_device_capability())' 2> /dev/null)"
+    [ -n "$arch" ] || arch=native
+    echo "CUDA architectures: $arch; nvcc: $(command -v nvcc)"
+    cuda_flags=(-DTASKVEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch")
+    command -v nvcc > /dev/null && cuda_flags+=(-DCMAKE_CUDA_COMPILER="$(command -v nvcc)")
+  fi
+  echo "generator: ${gen[*]}, $jobs jobs"
+  cmake -S "$root/native" -B "$work/build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DTASKVEC_LLAMA_CPP_DIR="$src" \
+      -DTASKVEC_WITH_LLAMA_BENCH=ON "${cuda_flags[@]}" || return 1
+  # compiler output in build.log; a failure shows its first errors
+  cmake --build "$work/build" --parallel "$jobs" --target taskvec llama-bench > "$work/build-output.log" 2>&1 || {
+    grep -m 20 -E 'error|Error' "$work/build-output.log"; tail -5 "$work/build-output.log"; return 1; }
+  tail -3 "$work/build-output.log"
+  mkdir -p "$natives"
+  find "$work/build" -name 'lib*.so*' \( -type f -o -type l \) -exec cp -a {} "$natives/" \;
+  cp "$(find "$work/build" -name llama-bench -type f | head -1)" "$natives/" || return 1
+}
+if [ -n "$natives_in" ]; then
+  mkdir -p "$natives" && cp -a "$natives_in"/. "$natives/" || fatal "cannot copy --natives" "$natives_in"
+  log "build" "skipped" "" "prebuilt natives from $natives_in"
+elif [ ! -f "$raw/done/build" ]; then
+  [ -n "$src_tar" ] && [ -f "$src_tar" ] || fatal "no llama.cpp source to build from" "the bundle lacks llama.cpp-src.tar"
+  step build $([ $cpu = 1 ] && echo 60 || echo 240) build_natives \
+    || fatal "the native build failed" "$(grep -v '^\s*$' "$raw/build.log" | tail -3 | tr '\n' ' ' | cut -c1-400)"
+else
+  log "build" "done earlier" "" "kept from an earlier run"
+fi
+[ -x "$natives/llama-bench" ] && bench_bin="$natives/llama-bench"
+[ -f "$natives/libtaskvec.so" ] || fatal "no libtaskvec.so in the natives" "$natives"
+
+# ---- fail fast: libraries resolve, our natives are the ones loaded, GPU offload available
+missing="$(for f in "$natives"/lib*.so "$bench_bin"; do [ -n "$f" ] && [ -f "$f" ] && ldd "$f" 2>&1 | grep 'not found' \
+  | sed "s|^|$(basename "$f"): |"; done | sort -u)"
+[ -z "$missing" ] || fatal "native libraries do not resolve" "$(echo "$missing" | tr '\n' ' ')"
+ldd "$natives/libtaskvec.so" > "$raw/ldd.txt" 2>&1
+[ -f "$natives/libggml-cuda.so" ] && ldd "$natives/libggml-cuda.so" >> "$raw/ldd.txt" 2>&1
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >> "$raw/ldd.txt"
 if command -v nvidia-smi > /dev/null; then
-  nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv > "$out/gpu.csv" 2>&1 || true
+  nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv > "$raw/gpu.csv" 2>&1 \
+    || echo "nvidia-smi failed" > "$raw/gpu.csv"
 else
-  echo "no nvidia-smi: CPU only" > "$out/gpu.csv"
+  echo "no nvidia-smi" > "$raw/gpu.csv"
 fi
-log "quantizing"
-quantize() { # model type
-  taskvec quantize "$1" "$(dirname "$1")/model-$2.gguf" "$2" >> "$out/quantize.log" 2>&1
+info_check() {
+  # the engine's own view, on a model-free call: the version, the natives' folder, the GPUs, GPU offload
+  taskvec info > "$raw/info.txt" 2>&1 || return 1
+  cat "$raw/info.txt"
+  grep -q "^natives .*$natives" "$raw/info.txt" || { echo "the natives loaded are not $natives"; return 1; }
+  if [ $cpu = 0 ]; then
+    grep -q '^gpu offload *available' "$raw/info.txt" || { echo "GPU offload not available in the loaded natives"; return 1; }
+    # GPU discovery (JavaCPP's CUDA presets) is only needed for --gpu-layers auto: a warning, not a failure
+    grep -q '^gpu 0 ' "$raw/info.txt" || echo "warning: taskvec's GPU discovery sees no GPU (see gpus above)"
+  fi
 }
-quantize "$models/small/model.gguf" Q8_0
-quantize "$models/small/model.gguf" Q4_K_M
-[ $seven_b = 1 ] && quantize "$models/7b/model.gguf" Q4_K_M
-ls -l "$models"/*/ > "$out/models.txt"
+step check 10 info_check || fatal "the engine does not run on the GPU" "$(tail -1 "$raw/check.log")"
 
-log "hooks on the GPU"
-hooks_ok=1
-run_java org.taskvec.perf.GpuCheck "$models/small/model.gguf" "$out/hooks.json" "$([ $cpu = 1 ] && echo 0 || echo -1)" \
-    0.05 > "$out/hooks.log" 2>&1 || { hooks_ok=0; log "hook checks FAILED (see hooks.json / hooks.log)"; }
-
-bench_pair() { # name model prompt gen
-  local name="$1" model="$2" p="$3" n="$4"
-  log "taskvec bench $name"
-  taskvec bench --model "$model" --mmproj "$(dirname "$model")/mmproj.gguf" --gpu-layers "$([ $cpu = 1 ] && echo 0 || echo -1)" \
-      --prompt-tokens "$p" --gen-tokens "$n" --rounds "$rounds" --json "$out/bench-$name.json" \
-      > "$out/bench-$name.txt" 2> "$out/bench-$name.log" || log "taskvec bench $name FAILED"
-  log "llama-bench $name"
-  # pp at depth 0 matches taskvec's prompt; tg at depth p matches its decode (after the prompt)
-  "$bench_bin" -m "$model" -ngl "$ngl" -p "$p" -n "$n" -d "0,$p" -r "$rounds" -o json \
-      > "$out/llama-bench-$name.json" 2> "$out/llama-bench-$name.log" || log "llama-bench $name FAILED"
+# ---- the steps, most important first
+wait_for() {  # FILE: waits for a background product until the deadline
+  while [ ! -f "$1" ]; do
+    [ "$(left)" -gt 0 ] || return 1
+    if [ -n "${2:-}" ] && ! kill -0 "$2" 2> /dev/null && [ ! -f "$1" ]; then return 1; fi
+    sleep 1
+  done
 }
-bench_pair "$shape-F16" "$models/small/model.gguf" 512 128
-bench_pair "$shape-Q8_0" "$models/small/model-Q8_0.gguf" 512 128
-bench_pair "$shape-Q4_K_M" "$models/small/model-Q4_K_M.gguf" 512 128
-[ $seven_b = 1 ] && bench_pair "7b-Q4_K_M" "$models/7b/model-Q4_K_M.gguf" 512 128
+synth_pid="${bg_pids[0]}"
+step wait-small 5 wait_for "$small/.done" "$synth_pid" || fatal "no small model" "$(tail -3 "$raw/synth.log" | tr '\n' ' ')"
 
-# the paper's workload, both ways, on the same architecture and weights type
+gl=$([ $cpu = 1 ] && echo 0 || echo -1)
+step hooks 20 run_java org.taskvec.perf.GpuCheck "$small/model.gguf" "$raw/hooks.json" "$gl" 0.05
+
+bench() {  # NAME MODEL
+  taskvec bench --model "$2" --mmproj "$(dirname "$2")/mmproj.gguf" --gpu-layers "$gl" --prompt-tokens 512 \
+      --gen-tokens 128 --rounds "$rounds" --json "$raw/bench-$1.json"
+}
+llama_bench() {  # NAME MODEL: pp at depth 0 matches taskvec's prompt; tg at depth 512 matches its decode
+  "$bench_bin" -m "$2" -ngl "$ngl" -p 512 -n 128 -d "0,512" -r "$rounds" -o json > "$raw/llama-bench-$1.json"
+}
+pair() {  # NAME MODEL
+  step "bench-$1" $([ $cpu = 1 ] && echo 10 || echo 40) bench "$1" "$2"
+  if [ -n "$bench_bin" ]; then step "llama-bench-$1" $([ $cpu = 1 ] && echo 5 || echo 30) llama_bench "$1" "$2"
+  else log "llama-bench-$1" "skipped" "" "no llama-bench in the natives"; fi
+}
+pair "$shape-F16" "$small/model.gguf"
+
+# the 7b quantization runs in the background (half the cores) while the paper workload uses the GPU
+quantize_bg() {
+  wait_for "$big/.done" "$synth_pid" || exit 1
+  local t0; t0=$(date +%s)
+  run_java org.taskvec.cli.TaskvecCli quantize --threads "$(( jobs / 2 ))" "$big/model.gguf" "$big/model-Q4_K_M.gguf.part" Q4_K_M \
+    && mv "$big/model-Q4_K_M.gguf.part" "$big/model-Q4_K_M.gguf" \
+    && log "quantize 7b Q4_K_M" "ok" "$(( $(date +%s) - t0 ))" "in the background, $(( jobs / 2 )) threads"
+}
+if [ $seven_b = 1 ] && [ ! -f "$big/model-Q4_K_M.gguf" ]; then background quantize-7b quantize_bg; fi
+
+quantize_small() {  # TYPE
+  [ -f "$small/model-$1.gguf" ] || taskvec quantize "$small/model.gguf" "$small/model-$1.gguf" "$1"
+}
+small_quantized_done=0
+small_quantized() {  # the least important figures: the small shape in Q8_0 and Q4_K_M
+  [ $small_quantized_done = 0 ] || return 0
+  small_quantized_done=1
+  local t
+  for t in Q8_0 Q4_K_M; do
+    step "quantize-$shape-$t" 20 quantize_small "$t" && pair "$shape-$t" "$small/model-$t.gguf"
+  done
+}
+# while the 7b model is still being generated, the GPU does the small quantized pairs instead of waiting
+if [ $seven_b = 1 ] && [ ! -f "$big/.done" ]; then small_quantized; fi
+
 if [ $seven_b = 1 ]; then
-  pw_model="$models/7b/model.gguf"; pw_config=llava-1.5-7b; workload="$root/benchmarks/paper-workload.json"
+  pw_model="$big/model.gguf"; pw_config=llava-1.5-7b; workload="$root/benchmarks/paper-workload.json"
+  step wait-7b 5 wait_for "$big/.done" "$synth_pid" || log "paper" "skipped" "" "no 7b model (see synth.log)"
 else
-  pw_model="$models/small/model.gguf"; pw_config=tiny; workload="$root/benchmarks/paper-workload-tiny.json"
+  pw_model="$small/model.gguf"; pw_config=tiny; workload="$root/benchmarks/paper-workload-tiny.json"
 fi
-log "paper workload through taskvec ($pw_config)"
-taskvec bench --model "$pw_model" --mmproj "$(dirname "$pw_model")/mmproj.gguf" \
-    --gpu-layers "$([ $cpu = 1 ] && echo 0 || echo -1)" --paper-workload "$workload" --json "$out/paper-taskvec.json" \
-    > "$out/paper-taskvec.txt" 2> "$out/paper-taskvec.log" || log "taskvec paper workload FAILED"
-if [ $official = 1 ] && python3 -c "import torch, transformers" > /dev/null 2>&1; then
-  log "paper workload the official way ($pw_config)"
-  python3 "$root/benchmarks/official_loop.py" --config "$pw_config" --workload "$workload" \
-      --json "$out/paper-official.json" > "$out/paper-official.txt" 2> "$out/paper-official.log" \
-      || log "official loop FAILED"
-else
-  log "official loop skipped (disabled, or Python lacks torch/transformers)"
+paper_taskvec() {
+  taskvec bench --model "$pw_model" --mmproj "$(dirname "$pw_model")/mmproj.gguf" --gpu-layers "$gl" \
+      --paper-workload "$workload" --json "$raw/paper-taskvec.json"
+}
+paper_official() {
+  python3 "$root/benchmarks/official_loop.py" --config "$pw_config" --workload "$workload" --json "$raw/paper-official.json"
+}
+if [ -f "$pw_model" ] && { [ $seven_b = 0 ] || [ -f "$big/.done" ]; }; then
+  step paper-taskvec $([ $cpu = 1 ] && echo 10 || echo 45) paper_taskvec
+  if [ $official = 1 ] && python3 -c "import torch, transformers" > /dev/null 2>&1; then
+    step paper-official $([ $cpu = 1 ] && echo 30 || echo 90) paper_official
+  else
+    log "paper-official" "skipped" "" "disabled, or python3 lacks torch/transformers"
+  fi
 fi
 
-log "summary"
-python3 "$root/benchmarks/gpu_summary.py" "$out" > "$out/summary.md" 2> "$out/summary.log" || log "summary FAILED"
-log "done in $(( $(date +%s) - start )) s: $out/summary.md"
-[ $hooks_ok = 1 ]
+if [ $seven_b = 1 ]; then
+  step wait-7b-Q4_K_M 5 wait_for "$big/model-Q4_K_M.gguf" "${bg_pids[1]:-}" \
+    && pair 7b-Q4_K_M "$big/model-Q4_K_M.gguf"
+fi
+small_quantized
+
+finished=1
+log "run" "finished" "$(( $(date +%s) - start ))" "$(ls "$raw/done" | wc -l) steps done"

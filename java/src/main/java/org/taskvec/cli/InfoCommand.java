@@ -1,26 +1,41 @@
 package org.taskvec.cli;
 
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.ModelInfo;
 import org.taskvec.engine.NativeLibrary;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code taskvec info}: prints a model's metadata. */
-@Command(name = "info", mixinStandardHelpOptions = true, description = "Print a model's metadata.")
+@Command(name = "info", mixinStandardHelpOptions = true, description = "Print a model's metadata, the engine and the GPUs.")
 final class InfoCommand implements Callable<Integer> {
-    @Mixin
-    ModelOptions modelOptions;
+    @Option(names = "--model", paramLabel = "M",
+            description = "GGUF model file (without one: only the engine, the natives' folder and the GPUs)")
+    Path model;
+
+    @Option(names = "--mmproj", paramLabel = "P", description = "vision projector (mmproj GGUF)")
+    Path mmproj;
+
+    @Option(names = "--gpu-layers", paramLabel = "N|auto", defaultValue = "0",
+            description = "layers to offload to a GPU (-1 = all, auto = as many as fit; default ${DEFAULT-VALUE})")
+    String gpuLayers;
+
+    @Option(names = {"--verbose", "-v"}, description = "show llama.cpp's log")
+    boolean verbose;
 
     @Option(names = "--all", description = "print every metadata key (arrays summarised)")
     boolean all;
 
     @Override
     public Integer call() {
-        try (Model model = modelOptions.load()) {
+        if (model == null) {  // the engine alone: what the GPU check runs before any model exists
+            printEngine();
+            return 0;
+        }
+        try (Model model = ModelOptions.load(this.model, mmproj, gpuLayers)) {
             ModelInfo i = model.info();
             System.out.println("model          " + model.path());
             System.out.println("architecture   " + i.architecture());
@@ -38,7 +53,7 @@ final class InfoCommand implements Callable<Integer> {
                     : i.chatTemplate().replace('\n', ' ')));
             if (model.hasProjector()) {
                 int side = model.projectorHeader().flatMap(h -> h.getLong("clip.vision.image_size")).orElse(0L).intValue();
-                System.out.println("projector      " + modelOptions.mmproj);
+                System.out.println("projector      " + mmproj);
                 if (side > 0) {
                     System.out.println("image tokens   " + model.imageTokens(side, side) + " for a " + side + "x"
                             + side + " image");
@@ -46,18 +61,7 @@ final class InfoCommand implements Callable<Integer> {
             } else {
                 System.out.println("projector      (none)");
             }
-            System.out.println("llama.cpp      " + NativeLibrary.llamaVersion());
-            System.out.println("system         " + NativeLibrary.systemInfo().trim());
-            var gpus = org.taskvec.engine.GpuDevices.list();
-            if (gpus.isEmpty()) {
-                System.out.println("gpus           none (" + org.taskvec.engine.GpuDevices.unavailableReason() + ")");
-            }
-            for (var g : gpus) {
-                System.out.printf("gpu %d          %s, compute %s, %d of %d MiB free%n", g.index(), g.name(),
-                        g.computeCapability(), g.freeBytes() >> 20, g.totalBytes() >> 20);
-            }
-            System.out.println("gpu offload    " + (NativeLibrary.gpuOffloadSupported() ? "available in this build"
-                    : "not in this build (CPU natives)"));
+            printEngine();
             if (all) {
                 for (Map.Entry<String, String> e : model.metadata().entrySet()) {
                     String v = e.getValue() == null ? "" : e.getValue().replace('\n', ' ');
@@ -66,5 +70,22 @@ final class InfoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The natives' version, where they were loaded from, the CPU features, the GPUs and GPU offload. */
+    private static void printEngine() {
+        System.out.println("llama.cpp      " + NativeLibrary.llamaVersion());
+        System.out.println("natives        " + NativeLibrary.loadedFrom());
+        System.out.println("system         " + NativeLibrary.systemInfo().trim());
+        var gpus = org.taskvec.engine.GpuDevices.list();
+        if (gpus.isEmpty()) {
+            System.out.println("gpus           none (" + org.taskvec.engine.GpuDevices.unavailableReason() + ")");
+        }
+        for (var g : gpus) {
+            System.out.printf("gpu %d          %s, compute %s, %d of %d MiB free%n", g.index(), g.name(),
+                g.computeCapability(), g.freeBytes() >> 20, g.totalBytes() >> 20);
+        }
+        System.out.println("gpu offload    " + (NativeLibrary.gpuOffloadSupported() ? "available in this build"
+                : "not in this build (CPU natives)"));
     }
 }

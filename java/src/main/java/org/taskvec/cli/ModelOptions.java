@@ -21,6 +21,11 @@ final class ModelOptions {
     boolean verbose;
 
     Model load() {
+        return load(model, mmproj, gpuLayers);
+    }
+
+    /** Loads a model with an optional projector and a --gpu-layers value (N, -1 or auto). */
+    static Model load(Path model, Path mmproj, String gpuLayers) {
         org.taskvec.engine.GpuLayers.Choice c = org.taskvec.engine.GpuLayers.resolve(gpuLayers, model, mmproj, 4096);
         if (gpuLayers.equals("auto")) {
             System.err.println("taskvec: gpu layers " + c.layers() + " (" + c.why() + ")");

@@ -106,6 +106,43 @@ public final class NativeLibrary {
         return tv_gpu_offload_supported();
     }
 
+    /**
+     * Where the native libraries this JVM runs were loaded from: the folder of the mapped libtaskvec.so and of
+     * libggml-cuda.so when a CUDA backend is loaded (read from /proc/self/maps, so it names what is really mapped,
+     * not what was asked for), or a sentence saying why it is unknown.
+     */
+    public static String loadedFrom() {
+        ensureLoaded();
+        java.nio.file.Path maps = java.nio.file.Path.of("/proc/self/maps");
+        if (!java.nio.file.Files.isReadable(maps)) {
+            return "unknown (no /proc/self/maps on this system)";
+        }
+        String taskvec = null;
+        String cuda = null;
+        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(maps)) {
+            for (String line : (Iterable<String>) lines::iterator) {
+                int slash = line.indexOf('/');
+                if (slash < 0) {
+                    continue;
+                }
+                java.nio.file.Path file = java.nio.file.Path.of(line.substring(slash).trim());
+                String name = file.getFileName().toString();
+                if (taskvec == null && name.startsWith("libtaskvec.so")) {
+                    taskvec = file.getParent().toString();
+                } else if (cuda == null && name.startsWith("libggml-cuda.so")) {
+                    cuda = file.getParent().toString();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return "unknown (" + e.getMessage() + ")";
+        }
+        if (taskvec == null) {
+            return "unknown (libtaskvec.so is not mapped)";
+        }
+        return taskvec + (cuda == null ? " (no CUDA backend loaded)"
+                : cuda.equals(taskvec) ? " (with the CUDA backend)" : " (CUDA backend from " + cuda + ")");
+    }
+
     /** llama.cpp's system information (CPU features in use). */
     public static String systemInfo() {
         ensureLoaded();
