@@ -5,7 +5,8 @@
 # killed at any moment still leaves its figures in OUT.
 #
 #   benchmarks/gpu-check.sh [--out DIR] [--deadline SECONDS] [--reuse] [--bundle DIR|FILE] [--natives DIR]
-#                           [--work DIR] [--no-7b] [--no-official] [--rounds N] [--cpu]
+#                           [--classpath CP] [--work DIR] [--no-7b] [--no-official] [--rounds N] [--cpu]
+#   benchmarks/gpu-check.sh --check-bundle [FILE]    verifies a bundle holds what this script needs, and exits
 #
 #   --out DIR        where the results go: at most 5 files (summary.md, results.json, steps.tsv, logs.tar.gz and,
 #                    on a fatal error, FATAL.txt). Default: $OUT when set (the device tool), else
@@ -20,6 +21,7 @@
 #                    PATH and java/target (a development machine).
 #   --natives DIR    use these already built natives (libtaskvec.so and its libraries) instead of building them;
 #                    llama-bench is then looked for in DIR too, and skipped if absent.
+#   --classpath CP   run the project's classes from this class path with the `java` on the PATH (tests).
 #   --work DIR       the work folder (default ${TMPDIR:-/tmp}/taskvec-gpu-check).
 #   --cpu            the same steps without CUDA, on the tiny model (to test the script without a GPU).
 #
@@ -36,7 +38,8 @@
 #             on the 7b shape, F16 against fp16
 #   7b Q4_K_M -> quantized in the background as soon as the 7b model exists, then taskvec bench and llama-bench
 #   the rest  -> 1b Q8_0 and Q4_K_M
-# Nothing is piped through tee and no bare `wait` is used (both can hang on the device machine).
+# Nothing is piped through tee and no bare `wait` is used (both can hang on the device machine). Background jobs
+# stay in the script's process group, so a kill of the group (the device tool's limit) takes them down too.
 set -uo pipefail
 set -a   # every variable is exported: steps run their functions in a child bash under `timeout`
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,6 +52,8 @@ official=1
 rounds=5
 cpu=0
 natives_in=""
+classpath=""
+check_bundle_file=""
 work="${TMPDIR:-/tmp}/taskvec-gpu-check"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -57,14 +62,74 @@ while [ $# -gt 0 ]; do
     --deadline) deadline_s="$2"; shift 2 ;;
     --reuse) reuse=1; shift ;;
     --natives) natives_in="$2"; shift 2 ;;
+    --classpath) classpath="$2"; shift 2 ;;
+    --check-bundle) check_bundle_file="${2:-$root/gpu-bundle/bundle.tar.xz}"; [ $# -gt 1 ] && shift; shift ;;
     --work) work="$2"; shift 2 ;;
     --no-7b) seven_b=0; shift ;;
     --no-official) official=0; shift ;;
     --rounds) rounds="$2"; shift 2 ;;
     --cpu) cpu=1; shift ;;
+    --pinned-source-name) break ;;
     *) echo "gpu-check: unknown argument $1 (see the head of $0)" >&2; exit 2 ;;
   esac
 done
+unpack() {  # ARCHIVE DIR: xz may be missing on the GPU machine; Python's lzma reads it too
+  tar -xJf "$1" -C "$2" 2> /dev/null \
+    || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$1" "$2"
+}
+pinned_source_name() {
+  local tag commit
+  tag="$(sed -n 's/^set(TASKVEC_LLAMA_CPP_TAG "\([^"]*\)".*/\1/p' "$root/cmake/llama-cpp-pin.cmake")"
+  commit="$(sed -n 's/^set(TASKVEC_LLAMA_CPP_COMMIT "\([^"]*\)".*/\1/p' "$root/cmake/llama-cpp-pin.cmake")"
+  echo "llama.cpp-$tag-$commit"
+}
+check_bundle() {  # ARCHIVE: every problem on its own line; exit status 1 if any
+  local archive="$1" tmp b name problems=0
+  problem() { echo "bundle problem: $*"; problems=$(( problems + 1 )); }
+  [ -f "$archive" ] || { problem "$archive does not exist (benchmarks/prepare-gpu-bundle.sh makes it)"; return 1; }
+  tmp="$(mktemp -d)"
+  unpack "$archive" "$tmp" || { problem "$archive does not unpack"; rm -rf "$tmp"; return 1; }
+  b="$tmp/gpu-bundle"
+  name="$(pinned_source_name)"
+  if [ ! -x "$b/jre/bin/java" ]; then
+    problem "no Java runtime (gpu-bundle/jre/bin/java)"
+  else
+    "$b/jre/bin/java" -cp "$b/lib/*" org.taskvec.cli.TaskvecCli --version > "$tmp/version.txt" 2>&1 \
+      || problem "the runtime cannot start the CLI: $(tail -1 "$tmp/version.txt")"
+    # the model generator (plain Java: jars and modules) and the natives in the jar (JavaCPP needs jdk.unsupported)
+    "$b/jre/bin/java" -cp "$b/lib/*" org.taskvec.cli.TaskvecCli synth --out "$tmp/m" --shape tiny > "$tmp/synth.txt" 2>&1 \
+      || problem "the runtime cannot generate a model: $(tail -1 "$tmp/synth.txt")"
+    "$b/jre/bin/java" -cp "$b/lib/*" org.taskvec.cli.TaskvecCli info > "$tmp/info.txt" 2>&1 \
+      || problem "the runtime cannot load the natives: $(tail -1 "$tmp/info.txt")"
+    "$b/jre/bin/java" -cp "$b/lib/*" org.taskvec.perf.GpuCheck > "$tmp/gpucheck.txt" 2>&1
+    grep -q 'ClassNotFoundException\|NoClassDefFoundError' "$tmp/gpucheck.txt" && problem "org.taskvec.perf.GpuCheck is missing"
+  fi
+  if [ ! -f "$b/llama.cpp-src.tar" ]; then
+    problem "no llama.cpp source (gpu-bundle/llama.cpp-src.tar)"
+  else
+    tar -tf "$b/llama.cpp-src.tar" > "$tmp/src.txt" 2> /dev/null || problem "llama.cpp-src.tar does not read"
+    local f
+    for f in CMakeLists.txt src/llama.cpp ggml/CMakeLists.txt ggml/src/ggml-cuda/CMakeLists.txt ggml/src/ggml-cuda/mmq.cu \
+        ggml/src/ggml-cpu/CMakeLists.txt tools/mtmd/CMakeLists.txt tools/llama-bench/llama-bench.cpp common/CMakeLists.txt; do
+      grep -qx "$name/$f" "$tmp/src.txt" || problem "the source lacks $name/$f (the pinned release is $name)"
+    done
+    if [ $problems = 0 ] && command -v cmake > /dev/null; then  # the tree configures as the GPU build will
+      tar -xf "$b/llama.cpp-src.tar" -C "$tmp"
+      cmake -S "$root/native" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release -DTASKVEC_LLAMA_CPP_DIR="$tmp/$name" \
+          -DTASKVEC_WITH_LLAMA_BENCH=ON -DTASKVEC_CUDA=OFF > "$tmp/cmake.txt" 2>&1 \
+        || problem "the bundled source does not configure: $(grep -m1 -A2 'CMake Error' "$tmp/cmake.txt" | tr '\n' ' ')"
+    fi
+  fi
+  rm -rf "$tmp"
+  [ $problems = 0 ] && echo "bundle ok: $archive ($(du -h "$archive" | cut -f1))"
+  [ $problems = 0 ]
+}
+if [ "${1:-}" = --pinned-source-name ]; then pinned_source_name; exit 0; fi
+if [ -n "$check_bundle_file" ]; then
+  check_bundle "$check_bundle_file"
+  exit $?
+fi
+
 [ -n "$out" ] || out="${OUT:-}"
 [ -n "$out" ] || out="$root/benchmarks/results/$([ $cpu = 1 ] && echo cpu || echo gpu)-$(date +%Y%m%d-%H%M)"
 mkdir -p "$out" || exit 2
@@ -90,7 +155,10 @@ log() {  # one line to stderr and to steps.tsv (seconds since start, step, statu
   printf '%s\t%s\t%s\t%s\t%s\n' "$(( $(date +%s) - start ))" "$name" "$status" "$took" "$detail" >> "$raw/steps.tsv"
 }
 
-summarize() {  # rewrites OUT from raw/: summary.md, results.json, steps.tsv, logs.tar.gz
+summarize() {  # rewrites OUT from raw/: logs.tar.gz, summary.md, results.json, and steps.tsv last (a reader that
+               # sees a step in steps.tsv finds its files in the others)
+  tar -czf "$out/logs.tar.gz.new" -C "$raw" --exclude=done --exclude=summary.md.new --exclude=results.json.new . \
+      2> /dev/null && mv "$out/logs.tar.gz.new" "$out/logs.tar.gz"
   if command -v python3 > /dev/null && python3 "$root/benchmarks/gpu_summary.py" "$raw" > "$raw/summary.md.new" \
       2> "$raw/summary.log"; then
     mv "$raw/summary.md.new" "$raw/summary.md"
@@ -98,18 +166,19 @@ summarize() {  # rewrites OUT from raw/: summary.md, results.json, steps.tsv, lo
     { echo "# taskvec GPU check (gpu_summary.py failed: see summary.log)"; echo; echo '```'; cat "$raw/steps.tsv"
       echo '```'; } > "$raw/summary.md"
   fi
-  cp "$raw/summary.md" "$out/summary.md" 2> /dev/null
-  [ -f "$raw/results.json" ] && cp "$raw/results.json" "$out/results.json"
-  cp "$raw/steps.tsv" "$out/steps.tsv" 2> /dev/null
-  tar -czf "$out/logs.tar.gz.new" -C "$raw" --exclude=done --exclude=summary.md.new . 2> /dev/null \
-    && mv "$out/logs.tar.gz.new" "$out/logs.tar.gz"
+  cp "$raw/summary.md" "$out/summary.md.new" 2> /dev/null && mv "$out/summary.md.new" "$out/summary.md"
+  [ -f "$raw/results.json" ] && cp "$raw/results.json" "$out/results.json.new" && mv "$out/results.json.new" "$out/results.json"
+  cp "$raw/steps.tsv" "$out/steps.tsv.new" 2> /dev/null && mv "$out/steps.tsv.new" "$out/steps.tsv"
 }
 
+kill_tree() {  # PID: the process and all its descendants
+  local c
+  for c in $(pgrep -P "$1" 2> /dev/null); do kill_tree "$c"; done
+  kill -TERM "$1" 2> /dev/null
+}
 stop_background() {
   local p
-  for p in "${bg_pids[@]}"; do
-    kill -TERM -- "-$p" 2> /dev/null || kill -TERM "$p" 2> /dev/null
-  done
+  for p in "${bg_pids[@]}"; do kill_tree "$p"; done
   bg_pids=()
 }
 
@@ -125,6 +194,7 @@ trap on_exit EXIT
 trap 'log run "killed by a signal" "" ""; exit 143' TERM INT
 
 fatal() {  # a failure after which no figure can be trusted: one clear line, in the summary and in FATAL.txt
+  if [ "$(left)" -le 0 ]; then set -- "the deadline came first" "$1 (${2:-})"; fi
   log "FATAL" "$1" "" "${2:-}"
   echo "gpu-check FATAL: $1${2:+ - $2}" > "$raw/FATAL.txt"
   cp "$raw/FATAL.txt" "$out/FATAL.txt"
@@ -165,17 +235,19 @@ step() {
 # ---- the Java runtime and the jars
 java_bin=""
 cp=""
-if [ -z "$bundle" ] && [ -d "$root/gpu-bundle" ]; then bundle="$root/gpu-bundle"; fi
-if [ -n "$bundle" ]; then
+if [ -z "$bundle" ] && [ -z "$classpath" ] && [ -d "$root/gpu-bundle" ]; then bundle="$root/gpu-bundle"; fi
+if [ -n "$classpath" ]; then
+  java_bin="$(command -v java || true)"
+  [ -n "$java_bin" ] || fatal "--classpath needs java on the PATH"
+  cp="$classpath"
+  src_tar=""
+elif [ -n "$bundle" ]; then
   archive="$bundle"
   [ -d "$bundle" ] && archive="$bundle/bundle.tar.xz"
   [ -f "$archive" ] || fatal "no bundle" "$archive is missing: run benchmarks/prepare-gpu-bundle.sh and carry gpu-bundle"
   if [ ! -x "$work/gpu-bundle/jre/bin/java" ]; then
     t0=$(date +%s)
-    # xz may be missing there; Python's lzma reads it too
-    tar -xJf "$archive" -C "$work" 2> "$raw/unpack.log" \
-      || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$archive" "$work" \
-      || fatal "bundle does not unpack" "$archive: $(tail -1 "$raw/unpack.log")"
+    unpack "$archive" "$work" 2> "$raw/unpack.log" || fatal "bundle does not unpack" "$archive: $(tail -1 "$raw/unpack.log")"
     log "unpack" "ok" "$(( $(date +%s) - t0 ))" "$(du -sh "$work/gpu-bundle" | cut -f1)"
   fi
   java_bin="$work/gpu-bundle/jre/bin/java"
@@ -201,10 +273,10 @@ small="$models/small"
 big="$models/7b"
 
 # ---- models in the background: the small shape first, then the 7b; each folder gets a .done marker
-background() {  # NAME COMMAND...: runs in its own process group, output in raw/NAME.log
+background() {  # NAME COMMAND...: runs beside the steps, output in raw/NAME.log
   local name="$1"; shift
   export -f $(compgen -A function)
-  setsid bash -c '"$@"' _ "$@" > "$raw/$name.log" 2>&1 &
+  bash -c '"$@"' _ "$@" > "$raw/$name.log" 2>&1 &
   bg_pids+=($!)
 }
 gen_models() {
@@ -302,7 +374,7 @@ info_check() {
     grep -q '^gpu 0 ' "$raw/info.txt" || echo "warning: taskvec's GPU discovery sees no GPU (see gpus above)"
   fi
 }
-step check 10 info_check || fatal "the engine does not run on the GPU" "$(tail -1 "$raw/check.log")"
+step check $([ $cpu = 1 ] && echo 5 || echo 10) info_check || fatal "the engine does not run on the GPU" "$(tail -1 "$raw/check.log")"
 
 # ---- the steps, most important first
 wait_for() {  # FILE: waits for a background product until the deadline

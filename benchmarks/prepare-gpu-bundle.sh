@@ -4,17 +4,35 @@
 # source. Output: gpu-bundle/bundle.tar.xz at the repository root (git-ignored; name gpu-bundle in the device
 # tool's `carry`; benchmarks/gpu-check.sh finds it there).
 #
-#   benchmarks/prepare-gpu-bundle.sh
+#   benchmarks/prepare-gpu-bundle.sh [--jars DIR] [--out DIR]
+#
+#   --jars DIR   take taskvec.jar and the dependency jars from DIR instead of building them with Maven (tests)
+#   --out DIR    write DIR/bundle.tar.xz (default: gpu-bundle/ at the repository root)
+# The bundle is checked at the end (benchmarks/gpu-check.sh --check-bundle): a bundle that lacks what the GPU
+# machine needs fails here, not on the GPU.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/gpu-bundle"
+jars=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --jars) jars="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "prepare-gpu-bundle: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
 stage="$(mktemp -d)/gpu-bundle"
 trap 'rm -rf "$(dirname "$stage")"' EXIT
 cd "$root"
-mvn -B -q -ntp -DskipTests package >&2
 mkdir -p "$stage/lib"
-cp java/target/taskvec.jar "$stage/lib/"
-cp java/target/lib/*.jar "$stage/lib/"
+if [ -z "$jars" ]; then
+  mvn -B -q -ntp -DskipTests package >&2
+  cp java/target/taskvec.jar "$stage/lib/"
+  cp java/target/lib/*.jar "$stage/lib/"
+else
+  cp "$jars"/*.jar "$stage/lib/"
+  [ -f "$stage/lib/taskvec.jar" ] || { echo "prepare-gpu-bundle: no taskvec.jar in $jars" >&2; exit 1; }
+fi
 # the modules the jars use (AWT for ImageIO and the charts, Unsafe for JavaCPP, ...)
 modules="$(jdeps --multi-release 17 --ignore-missing-deps --print-module-deps --class-path "$stage/lib/*" "$stage/lib/taskvec.jar" 2>/dev/null || true)"
 modules="${modules:-java.base,java.desktop,java.logging,java.sql,jdk.unsupported}"
@@ -22,8 +40,7 @@ jlink --add-modules "$modules,jdk.unsupported" --strip-debug --no-header-files -
       --output "$stage/jre" >&2
 # the pinned llama.cpp source as cached by the native build (the GPU machine cannot fetch it), without what a CUDA
 # build of the libraries and llama-bench does not read
-pin() { sed -n "s/^set($1 \"\\([^\"]*\\)\".*/\\1/p" "$root/cmake/llama-cpp-pin.cmake"; }
-name="llama.cpp-$(pin TASKVEC_LLAMA_CPP_TAG)-$(pin TASKVEC_LLAMA_CPP_COMMIT)"
+name="$("$root/benchmarks/gpu-check.sh" --pinned-source-name)"
 src="${TASKVEC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/taskvec}/src/$name"
 [ -f "$src/CMakeLists.txt" ] || { echo "prepare-gpu-bundle: the pinned source $src is missing (run mvn package first)" >&2; exit 1; }
 tar -cf "$stage/llama.cpp-src.tar" -C "$(dirname "$src")" --exclude=.git --exclude="$name/docs" \
@@ -38,4 +55,4 @@ rm -rf "$out"
 mkdir -p "$out"
 tar -cJf "$out/bundle.tar.xz.part" -C "$(dirname "$stage")" gpu-bundle
 mv "$out/bundle.tar.xz.part" "$out/bundle.tar.xz"
-du -sh "$out/bundle.tar.xz" >&2
+"$root/benchmarks/gpu-check.sh" --check-bundle "$out/bundle.tar.xz" >&2

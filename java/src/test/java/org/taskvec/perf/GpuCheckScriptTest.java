@@ -1,0 +1,213 @@
+package org.taskvec.perf;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.jar.JarOutputStream;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * benchmarks/gpu-check.sh in --cpu mode on the tiny model, with the natives of this build: what its lease on a GPU
+ * machine relies on. A run killed like the device tool kills one (SIGKILL to the process group) leaves a valid
+ * partial summary in its output folder; a deadline skips the steps that would not fit and records them; the output
+ * folder holds the few files the device tool brings back; and the bundle prepared for the GPU machine holds what
+ * the script needs there.
+ */
+class GpuCheckScriptTest {
+    private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
+    private static final Path SCRIPT = ROOT.resolve("benchmarks/gpu-check.sh");
+    private static final Path PREPARE = ROOT.resolve("benchmarks/prepare-gpu-bundle.sh");
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Jars on the test class path that the runtime does not use (test scope). */
+    private static final List<String> TEST_ONLY = List.of("surefire", "junit-", "opentest4j-", "apiguardian-",
+            "jazzer");
+
+    @TempDir
+    Path tmp;
+
+    private static String classPath() {
+        String cp = System.getProperty("surefire.test.class.path");
+        return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path");
+    }
+
+    private static Path natives() {
+        Path lib = Path.of(System.getProperty("taskvec.natives", "target/natives")).resolve("lib");
+        assertTrue(Files.isRegularFile(lib.resolve("libtaskvec.so")), "the build's natives are in " + lib);
+        return lib.toAbsolutePath();
+    }
+
+    /** The script in its own process group (setsid), output to a log file that the test keeps. */
+    private Process start(Path log, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of("setsid", "bash", SCRIPT.toString(), "--cpu", "--classpath",
+                classPath(), "--natives", natives().toString(), "--rounds", "1"));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        pb.environment().remove("OUT");
+        return pb.start();
+    }
+
+    private static List<String[]> steps(Path out) throws IOException {
+        Path f = out.resolve("steps.tsv");
+        if (!Files.exists(f)) {
+            return List.of();
+        }
+        return Files.readAllLines(f).stream().map(l -> l.split("\t", -1)).collect(Collectors.toList());
+    }
+
+    private static boolean hasStep(List<String[]> steps, String name, String status) {
+        return steps.stream().anyMatch(s -> s.length > 2 && s[1].equals(name) && s[2].equals(status));
+    }
+
+    private static Set<String> files(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).collect(Collectors.toCollection(TreeSet::new));
+        }
+    }
+
+    private static List<String> run(Path dir, long timeoutS, Path log, String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        if (!p.waitFor(timeoutS, TimeUnit.SECONDS)) {
+            p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            throw new AssertionError(String.join(" ", cmd) + " ran past " + timeoutS + " s; log: " + log);
+        }
+        List<String> out = Files.readAllLines(log);
+        out.add(0, "exit " + p.exitValue());
+        return out;
+    }
+
+    @Test
+    void killedMidRunLeavesAValidPartialSummary() throws Exception {
+        Path out = tmp.resolve("out");
+        Path log = tmp.resolve("killed.log");
+        Process p = start(log, "--out", out.toString(), "--work", tmp.resolve("work").toString(), "--deadline", "600");
+        try {
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+            while (!hasStep(steps(out), "hooks", "ok")) {
+                assertTrue(p.isAlive(), "the script ended before its hooks step: " + Files.readString(log));
+                assertTrue(System.nanoTime() < until, "no hooks step within 180 s: " + Files.readString(log));
+                Thread.sleep(200);
+            }
+            // what the device tool does at its limit: SIGKILL to the whole process group, no trap runs
+            Process kill = new ProcessBuilder("kill", "-KILL", "--", "-" + p.pid()).start();
+            assertEquals(0, kill.waitFor());
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the script survived SIGKILL");
+        } finally {
+            p.destroyForcibly();
+        }
+        Thread.sleep(500); // a background job of the killed group would still be writing now
+        Set<String> files = files(out);
+        assertEquals(Set.of("logs.tar.gz", "results.json", "steps.tsv", "summary.md"), files,
+                "the device tool brings back at most 8 files");
+        JsonNode results = JSON.readTree(out.resolve("results.json").toFile());
+        assertTrue(results.path("hooks").path("passed").asBoolean(false), results.toString());
+        List<String> stepNames = new ArrayList<>();
+        results.path("steps").forEach(s -> stepNames.add(s.path("step").asText() + ":" + s.path("status").asText()));
+        assertTrue(stepNames.contains("check:ok") && stepNames.contains("hooks:ok"), stepNames.toString());
+        assertFalse(stepNames.contains("run:finished"), "the run was killed, not finished: " + stepNames);
+        String summary = Files.readString(out.resolve("summary.md"));
+        assertTrue(summary.contains("## Hooks on the device") && summary.contains("passed: **True**"), summary);
+        List<String> archive = run(tmp, 30, tmp.resolve("tar.log"), "tar", "-tzf", out.resolve("logs.tar.gz").toString());
+        assertEquals("exit 0", archive.get(0), archive.toString());
+        assertTrue(archive.contains("./hooks.json") && archive.contains("./steps.tsv") && archive.contains("./info.txt"),
+                archive.toString());
+        // no process of the killed run lives on (the background model generator is in the same group)
+        Process pg = new ProcessBuilder("pgrep", "-g", Long.toString(p.pid())).start();
+        assertNotEquals(0, pg.waitFor(), "processes of the killed group are still running");
+    }
+
+    @Test
+    void aDeadlineSkipsWhatDoesNotFitAndRecordsIt() throws Exception {
+        Path out = tmp.resolve("out");
+        Path log = tmp.resolve("deadline.log");
+        long t0 = System.nanoTime();
+        // 15 s: the checks (estimate 5 s) fit, the hooks (20 s) never do
+        Process p = start(log, "--out", out.toString(), "--work", tmp.resolve("work").toString(), "--deadline", "15");
+        boolean ended = p.waitFor(120, TimeUnit.SECONDS);
+        p.destroyForcibly();
+        assertTrue(ended, "the script ran past its deadline by over 100 s: " + Files.readString(log));
+        double took = (System.nanoTime() - t0) / 1e9;
+        assertEquals(0, p.exitValue(), Files.readString(log));
+        assertTrue(took < 15 + 30, "took " + took + " s for a 15 s deadline");
+        List<String[]> steps = steps(out);
+        assertTrue(hasStep(steps, "check", "ok"), Files.readString(log));
+        String hooks = steps.stream().filter(s -> s[1].equals("hooks")).map(s -> String.join(" ", s)).findFirst()
+                .orElse("(none)");
+        assertTrue(hooks.contains("skipped") && hooks.contains("needs ~20s"), hooks);
+        String[] last = steps.get(steps.size() - 1);
+        assertEquals("run", last[1]);
+        assertEquals("finished", last[2]);
+        JsonNode results = JSON.readTree(out.resolve("results.json").toFile());
+        assertEquals(steps.size(), results.path("steps").size());
+        assertTrue(Files.readString(out.resolve("summary.md")).contains("| hooks | skipped |"));
+    }
+
+    @Test
+    void aBundleWithoutRuntimeOrSourceIsRefusedWithEachProblem() throws Exception {
+        Path b = Files.createDirectories(tmp.resolve("gpu-bundle/lib"));
+        Files.writeString(b.resolve("README"), "not a bundle");
+        Path archive = tmp.resolve("bundle.tar.xz");
+        assertEquals("exit 0", run(tmp, 60, tmp.resolve("tar.log"), "tar", "-cJf", archive.toString(), "gpu-bundle")
+                .get(0));
+        List<String> check = run(ROOT, 120, tmp.resolve("check.log"), "bash", SCRIPT.toString(), "--check-bundle",
+                archive.toString());
+        assertEquals("exit 1", check.get(0), check.toString());
+        assertTrue(check.contains("bundle problem: no Java runtime (gpu-bundle/jre/bin/java)"), check.toString());
+        assertTrue(check.contains("bundle problem: no llama.cpp source (gpu-bundle/llama.cpp-src.tar)"), check.toString());
+    }
+
+    /** The real bundle, from this build's classes and jars: prepare-gpu-bundle.sh checks it before it returns. */
+    @Test
+    void thePreparedBundleHoldsWhatTheScriptNeeds() throws Exception {
+        Path jars = Files.createDirectories(tmp.resolve("jars"));
+        int dependencies = 0;
+        for (String entry : classPath().split(java.io.File.pathSeparator)) {
+            Path e = Path.of(entry);
+            String name = e.getFileName().toString();
+            if (entry.endsWith(".jar") && Files.isRegularFile(e) && TEST_ONLY.stream().noneMatch(name::startsWith)) {
+                Files.copy(e, jars.resolve(e.getFileName()));
+                dependencies++;
+            }
+        }
+        assertTrue(dependencies > 5, "the test class path lists the dependency jars: " + classPath());
+        jar(Path.of("target/classes"), jars.resolve("taskvec.jar"));
+        Path out = tmp.resolve("bundle");
+        List<String> prepare = run(ROOT, 600, tmp.resolve("prepare.log"), "bash", PREPARE.toString(), "--jars",
+                jars.toString(), "--out", out.toString());
+        assertEquals("exit 0", prepare.get(0), String.join("\n", prepare));
+        assertTrue(prepare.stream().anyMatch(l -> l.startsWith("bundle ok: " + out.resolve("bundle.tar.xz"))),
+                String.join("\n", prepare));
+        assertEquals(Set.of("bundle.tar.xz"), files(out));
+        long size = Files.size(out.resolve("bundle.tar.xz"));
+        assertTrue(size < 60L << 20, "the bundle must travel within the device tool's 64 MiB: " + size);
+    }
+
+    private static void jar(Path classes, Path jar) throws IOException {
+        try (OutputStream o = Files.newOutputStream(jar); JarOutputStream j = new JarOutputStream(o);
+             Stream<Path> files = Files.walk(classes)) {
+            for (Path f : (Iterable<Path>) files.filter(Files::isRegularFile).sorted()::iterator) {
+                j.putNextEntry(new ZipEntry(classes.relativize(f).toString().replace('\\', '/')));
+                Files.copy(f, j);
+                j.closeEntry();
+            }
+        }
+    }
+}
