@@ -63,10 +63,16 @@ def inv(a):
     return 1 / a if a else None
 
 
-def verdict(value, goal, higher_is_better=True, check=None):
-    """check: the same ratio computed another way (ratio of medians); a disagreement > 10% is not a pass."""
+MIN_ROUNDS = 5
+
+
+def verdict(value, goal, higher_is_better=True, check=None, rounds=None):
+    """check: the same ratio computed another way (ratio of medians); a disagreement > 10% is not a pass.
+    rounds: measured rounds behind a per-round median; fewer than MIN_ROUNDS give no verdict."""
     if value is None:
         return "not measured"
+    if rounds is not None and rounds < MIN_ROUNDS:
+        return "no verdict: %d rounds (< %d)" % (rounds, MIN_ROUNDS)
     ok = value >= goal if higher_is_better else value <= goal
     text = "meets" if ok else "misses"
     if check is not None and abs(check / value - 1) > 0.10:
@@ -89,6 +95,14 @@ def steps_table(out):
     return rows
 
 
+def of_medians(row, base, inverse=False):
+    """The row's ratio of medians as bench wrote it, else from the two medians (older files)."""
+    r = num(row.get("ratio_of_medians"))
+    if r is None:
+        r = div(base.get("median_ms"), row.get("median_ms"))
+    return inv(r) if inverse else r
+
+
 def bench_model(out, name):
     bench = load(os.path.join(out, "bench-%s.json" % name)) or {}
     lb = load(os.path.join(out, "llama-bench-%s.json" % name))
@@ -105,16 +119,17 @@ def bench_model(out, name):
         "llama_bench_tg_tps": num(tg.get("avg_ts")),
         "java_vs_cpp_loop": num(dec.get("speed_ratio_median")),
         "java_vs_cpp_loop_spread": [num(dec.get("speed_ratio_min")), num(dec.get("speed_ratio_max"))],
-        "java_vs_cpp_loop_of_medians": div(cpp.get("median_ms"), dec.get("median_ms")),
+        "java_vs_cpp_loop_of_medians": of_medians(dec, cpp),
         "java_vs_llama_bench_tg": div(dec.get("tokens_per_second"), tg.get("avg_ts")),
         "patch_time_ratio": inv(patch.get("speed_ratio_median")),
-        "patch_time_ratio_of_medians": div(patch.get("median_ms"), prompt.get("median_ms")),
+        "patch_time_ratio_of_medians": of_medians(patch, prompt, inverse=True),
         "capture_all_time_ratio": inv(cap_all.get("speed_ratio_median")),
         "hook_free_decode_ratio": num(free.get("speed_ratio_median")),
-        "hook_free_decode_ratio_of_medians": div(dec.get("median_ms"), free.get("median_ms")),
+        "hook_free_decode_ratio_of_medians": of_medians(free, dec),
         "image_ms": num(op(bench, "image prompt (encode + decode)").get("median_ms")),
         "model_bytes": num(tg.get("model_size")) or num(pp.get("model_size")),
         "gpu_layers": bench.get("gpu_layers"),
+        "rounds": bench.get("rounds"),
     }
 
 
@@ -165,8 +180,9 @@ def main(out):
                       for p in glob.glob(os.path.join(out, "llama-bench-*.json"))})
     if names:
         lines += ["## Speed per model", "",
-                  "Ratios are medians of per-round ratios of interleaved rows in one process; llama-bench is another "
-                  "process, run after taskvec bench (not interleaved).", "",
+                  "Ratios are medians of per-round ratios of interleaved rows in one process (the ratio of medians "
+                  "checks each; a verdict needs %d rounds); llama-bench is another process, run after taskvec bench "
+                  "(not interleaved)." % MIN_ROUNDS, "",
                   "| model | prompt tok/s | llama-bench pp | decode tok/s (Java) | C++ loop | llama-bench tg | "
                   "Java/C++ (spread) | Java/llama-bench | patch time ratio | all-layer capture | hook-free decode |"
                   " image ms |",
@@ -184,14 +200,15 @@ def main(out):
 
     goals = []
     for name, m in results["models"].items():
+        n = m["rounds"]
         goals.append(("%s: Java decode / C++ loop" % name, m["java_vs_cpp_loop"], ">= 0.97",
-                      verdict(m["java_vs_cpp_loop"], 0.97, True, m["java_vs_cpp_loop_of_medians"])))
+                      verdict(m["java_vs_cpp_loop"], 0.97, True, m["java_vs_cpp_loop_of_medians"], n)))
         goals.append(("%s: Java decode / llama-bench tg (not interleaved)" % name, m["java_vs_llama_bench_tg"],
                       ">= 0.90", verdict(m["java_vs_llama_bench_tg"], 0.90)))
         goals.append(("%s: one-layer patch prompt time" % name, m["patch_time_ratio"], "<= 1.03",
-                      verdict(m["patch_time_ratio"], 1.03, False, m["patch_time_ratio_of_medians"])))
+                      verdict(m["patch_time_ratio"], 1.03, False, m["patch_time_ratio_of_medians"], n)))
         goals.append(("%s: hook-free decode" % name, m["hook_free_decode_ratio"], ">= 0.99",
-                      verdict(m["hook_free_decode_ratio"], 0.99, True, m["hook_free_decode_ratio_of_medians"])))
+                      verdict(m["hook_free_decode_ratio"], 0.99, True, m["hook_free_decode_ratio_of_medians"], n)))
     seven = results["models"].get("7b-Q4_K_M")
     if seven and seven["model_bytes"] and seven["decode_tps"] and gpu_name:
         bw = float(os.environ.get("TASKVEC_GPU_BANDWIDTH_GBS", "0")) or next(

@@ -42,6 +42,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--rounds", defaultValue = "5", paramLabel = "N", description = "measured rounds (default ${DEFAULT-VALUE})")
     int rounds;
 
+    @Option(names = "--warmup", defaultValue = "2", paramLabel = "N",
+            description = "rounds run before the measured ones and discarded (default ${DEFAULT-VALUE})")
+    int warmup;
+
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads")
     Integer threads;
 
@@ -59,8 +63,9 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (promptTokens < 2 || genTokens < 1 || rounds < 1) {
-            throw new org.taskvec.engine.InvalidInputException("--prompt-tokens >= 2, --gen-tokens >= 1, --rounds >= 1");
+        if (promptTokens < 2 || genTokens < 1 || rounds < 1 || warmup < 0) {
+            throw new org.taskvec.engine.InvalidInputException(
+                    "--prompt-tokens >= 2, --gen-tokens >= 1, --rounds >= 1, --warmup >= 0");
         }
         org.taskvec.engine.GpuLayers.Choice choice = org.taskvec.engine.GpuLayers.resolve(gpuLayers, model, mmproj,
                 Math.max(1024, 2 * (promptTokens + genTokens) + 1024));
@@ -82,17 +87,22 @@ final class BenchCommand implements Callable<Integer> {
                     m.info().description(), layers, choice.why(),
                     sp.threads(), promptTokens, genTokens, rounds);
             List<BenchRunner.Result> results = BenchRunner.run(m, new BenchRunner.Settings(promptTokens, genTokens,
-                    rounds, sp), mmproj == null ? null : org.taskvec.engine.Image.of(DemoCommand.sampleImage()),
-                    line -> System.err.print("\r\033[K[bench] " + line));
-            System.err.println();
-            System.out.printf("%-32s %12s %12s   %s%n", "operation", "median ms", "tokens/s", "speed vs baseline: median (min-max)");
+                    rounds, warmup, sp), mmproj == null ? null : org.taskvec.engine.Image.of(DemoCommand.sampleImage()),
+                    line -> status("[bench] " + line));
+            endStatus();
+            System.out.println("(decode rows: median ms per generated token)");
+            System.out.printf("%-32s %12s %12s   %s%n", "operation", "median ms", "tokens/s",
+                    "speed vs baseline: median of per-round ratios (min-max) [ratio of medians]");
             for (BenchRunner.Result r : results) {
                 System.out.printf(Locale.ROOT, "%-32s %12.2f %12s   %s%n", r.name(), r.medianMs(),
                         Double.isNaN(r.tokensPerSecond()) ? "-" : String.format(Locale.ROOT, "%.2f", r.tokensPerSecond()),
                         r.baseline() == null ? "" : r.baseline().equals(r.name()) ? "(baseline)"
-                                : String.format(Locale.ROOT, "%.3f (%.3f-%.3f) vs %s", r.ratioMedian(), r.ratioMin(),
-                                        r.ratioMax(), r.baseline()));
+                                : String.format(Locale.ROOT, "%.3f (%.3f-%.3f) [%.3f] vs %s", r.ratioMedian(),
+                                        r.ratioMin(), r.ratioMax(), r.ratioOfMedians(), r.baseline()));
             }
+            results.stream().filter(r -> Boolean.FALSE.equals(r.sameTokens())).forEach(r -> System.err.println(
+                    "bench: warning: \"" + r.name() + "\" generated other tokens than its baseline in some round: the "
+                    + "rows did not start from the same state"));
             if (json != null) {
                 ObjectMapper om = new ObjectMapper();
                 ObjectNode root = machine(om, m, choice);
@@ -100,11 +110,21 @@ final class BenchCommand implements Callable<Integer> {
                 root.put("prompt_tokens", promptTokens);
                 root.put("gen_tokens", genTokens);
                 root.put("rounds", rounds);
+                root.put("warmup", warmup);
+                root.put("ratio_method", "median of per-round ratios (interleaved, shuffled order); "
+                        + "ratio_of_medians as a check");
                 ArrayNode arr = root.putArray("results");
                 for (BenchRunner.Result r : results) {
                     ObjectNode o = arr.addObject();
                     o.put("operation", r.name());
                     o.put("median_ms", r.medianMs());
+                    o.put("unit", r.name().startsWith("decode") ? "token" : "operation");
+                    if (r.minTokens() >= 0) {
+                        o.put("min_tokens", r.minTokens());
+                    }
+                    if (r.sameTokens() != null) {
+                        o.put("same_tokens_as_baseline", r.sameTokens());
+                    }
                     if (!Double.isNaN(r.tokensPerSecond())) {
                         o.put("tokens_per_second", r.tokensPerSecond());
                     }
@@ -113,6 +133,7 @@ final class BenchCommand implements Callable<Integer> {
                         o.put("speed_ratio_median", r.ratioMedian());
                         o.put("speed_ratio_min", r.ratioMin());
                         o.put("speed_ratio_max", r.ratioMax());
+                        o.put("ratio_of_medians", r.ratioOfMedians());
                     }
                 }
                 om.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
@@ -134,8 +155,8 @@ final class BenchCommand implements Callable<Integer> {
             System.err.printf("paper workload: %s, gpu layers %d (%s), %s%n", m.info().description(), choice.layers(),
                     choice.why(), spec);
             PaperWorkload.Result r = PaperWorkload.run(m, s, spec, rounds * 2,
-                    phase -> System.err.print("\r\033[K[paper workload] " + phase));
-            System.err.println();
+                    phase -> status("[paper workload] " + phase));
+            endStatus();
             r.phasesMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.1f ms%n", k, v));
             r.stepMedianMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.2f ms (median)%n", k, v));
             if (json != null) {
@@ -150,6 +171,19 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static final boolean TERMINAL = System.console() != null;
+
+    /** A status line: redrawn in place on a terminal, a plain line in a file or pipe (no carriage returns). */
+    private static void status(String line) {
+        System.err.print(TERMINAL ? "\r\033[K" + line : line + System.lineSeparator());
+    }
+
+    private static void endStatus() {
+        if (TERMINAL) {
+            System.err.println();
+        }
     }
 
     /** What a results file says about the model and the machine it was measured on. */

@@ -5,7 +5,9 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 import org.taskvec.engine.GenerationParams;
 import org.taskvec.engine.Image;
 import org.taskvec.engine.Model;
@@ -18,92 +20,161 @@ import org.taskvec.hooks.Hooks;
 import org.taskvec.hooks.Positions;
 
 /**
- * What patching costs on a given model and machine, measured in one process and interleaved (each round runs every
- * operation once, in a rotating order, so that drift of the machine falls on all alike): a plain prompt, the prompt
- * with a one-layer capture, an all-layer capture and a one-layer patch; decoding through the library's C++ loop,
- * through the Java API, and in a session that used hooks before; and image encoding. Reports each operation's median time and speed, and its
- * ratio to the plain counterpart with the spread over rounds.
+ * What patching costs on a given model and machine, measured in one process and interleaved: each round runs every
+ * operation once, in an order shuffled afresh each round (seeded), so that drift of the machine and the effect of
+ * the operation run just before fall on all alike. Operations: a plain prompt, the prompt with a one-layer capture,
+ * an all-layer capture and a one-layer patch; decoding through the library's C++ loop, through the Java API, and in
+ * a session that used hooks before; and image encoding.
+ *
+ * <p>Every decode row starts from the same state: its session is emptied and the prompt evaluated afresh (not
+ * timed), and the C++ loop and Java rows share one session that never runs hooks, so that they differ only in the
+ * path under test; the hook-free row uses a second session that ran hooks on prompt and generation before. Decode
+ * times are per generated token, counted from the tokens really generated (a random-weight model may emit an
+ * end-of-generation token early). Prompt and hook rows run in a third session.
+ *
+ * <p>Each ratio is the median over rounds of the per-round ratio to the baseline (the paired design: both were
+ * measured in the same round), with its spread (min-max); the ratio of the two rows' medians is reported beside it
+ * as a check. This is the one ratio method of every summary (benchmarks/gpu_summary.py reads these fields).
  */
 public final class BenchRunner {
-    /** The settings of a bench run. */
-    public record Settings(int promptTokens, int genTokens, int rounds, SessionParams session) {}
+    /** The settings of a bench run: warmup rounds are run and discarded before the measured rounds. */
+    public record Settings(int promptTokens, int genTokens, int rounds, int warmup, SessionParams session) {
+        public Settings(int promptTokens, int genTokens, int rounds, SessionParams session) {
+            this(promptTokens, genTokens, rounds, 2, session);
+        }
+    }
 
-    /** One operation's results: median milliseconds, tokens per second, and the ratio to its baseline. */
+    /**
+     * One operation's results: median milliseconds (per token for decode rows), tokens per second, the median of
+     * per-round speed ratios to the baseline with its spread, the ratio of medians, the fewest tokens a decode
+     * round generated, and (decode rows) whether every round of the row and of its baseline generated the same
+     * tokens: the evidence that they started from the same state (null for other rows).
+     */
     public record Result(String name, double medianMs, double tokensPerSecond, double ratioMedian, double ratioMin,
-                         double ratioMax, String baseline) {}
+                         double ratioMax, String baseline, double ratioOfMedians, int rounds, int minTokens,
+                         Boolean sameTokens) {}
 
     private BenchRunner() {}
 
     /** Runs the bench; progress receives a line per round. image may be null (no projector: no image timing). */
     public static List<Result> run(Model model, Settings s, Image image, Consumer<String> progress) {
-        try (Session plain = model.newSession(s.session()); Session hooked = model.newSession(s.session())) {
+        if (s.rounds() < 1 || s.warmup() < 0) {
+            throw new org.taskvec.engine.InvalidInputException("rounds >= 1 and warmup >= 0, got " + s.rounds()
+                    + " and " + s.warmup());
+        }
+        try (Session prompts = model.newSession(s.session()); Session decode = model.newSession(s.session());
+             Session hooked = model.newSession(s.session())) {
             Prompt prompt = promptOf(model, s.promptTokens());
             int mid = model.layers() / 2;
             String point = "blocks." + mid + ".resid_post";
             Hooks one = Hooks.create().capture(point, Positions.last());
             Hooks all = Hooks.create().captureLayers("resid_post", model.layers(), Positions.last());
             Hooks patch = Hooks.create().replace(point, Positions.last(),
-                    HookedRun.run(plain, prompt, one).captures().get(0).last());
+                    HookedRun.run(prompts, prompt, one).captures().get(0).last());
             // the hook-free session has run hooks on prompt and generation before; they are cleared now
             HookedRun.generate(hooked, prompt, GenerationParams.greedy(2), Hooks.create()
                     .capture(point, Positions.all(), HookPhase.BOTH));
             GenerationParams gen = GenerationParams.greedy(s.genTokens());
-            int promptLen = plain.layout(prompt).length;
+            int promptLen = prompts.layout(prompt).length;
 
-            Map<String, Runnable> ops = new LinkedHashMap<>();
-            ops.put("prompt", () -> { plain.truncate(0); plain.evaluate(prompt); });
-            ops.put("prompt + capture 1 layer", () -> { plain.truncate(0); HookedRun.run(plain, prompt, one); });
-            ops.put("prompt + capture all layers", () -> { plain.truncate(0); HookedRun.run(plain, prompt, all); });
-            ops.put("prompt + patch 1 layer", () -> { plain.truncate(0); HookedRun.run(plain, prompt, patch); });
-            ops.put("decode, C++ loop", () -> { plain.evaluate(prompt); timeInner(() -> plain.generateTokens(gen)); });
-            ops.put("decode", () -> { plain.evaluate(prompt); timeInner(() -> plain.continueGeneration(gen, null)); });
-            ops.put("decode, hook-free session", () -> {
-                hooked.evaluate(prompt);
-                timeInner(() -> hooked.continueGeneration(gen, null));
-            });
+            Map<String, Supplier<Timing>> ops = new LinkedHashMap<>();
+            ops.put("prompt", () -> fresh(prompts, () -> { prompts.evaluate(prompt); return promptLen; }));
+            ops.put("prompt + capture 1 layer", () -> fresh(prompts, () -> { HookedRun.run(prompts, prompt, one);
+                return promptLen; }));
+            ops.put("prompt + capture all layers", () -> fresh(prompts, () -> { HookedRun.run(prompts, prompt, all);
+                return promptLen; }));
+            ops.put("prompt + patch 1 layer", () -> fresh(prompts, () -> { HookedRun.run(prompts, prompt, patch);
+                return promptLen; }));
+            ops.put("decode, C++ loop", () -> decodeFrom(decode, prompt, () -> decode.generateTokens(gen)));
+            ops.put("decode", () -> decodeFrom(decode, prompt, () -> decode.continueGeneration(gen, null).tokens()));
+            ops.put("decode, hook-free session", () -> decodeFrom(hooked, prompt,
+                    () -> hooked.continueGeneration(gen, null).tokens()));
             if (image != null && model.hasProjector()) {
                 Prompt withImage = Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:", List.of(image));
-                ops.put("image prompt (encode + decode)", () -> { plain.truncate(0); plain.evaluate(withImage); });
+                ops.put("image prompt (encode + decode)", () -> fresh(prompts, () -> { prompts.evaluate(withImage);
+                    return 0; }));
             }
             List<String> names = new ArrayList<>(ops.keySet());
-            Map<String, List<Double>> ms = new LinkedHashMap<>();
-            names.forEach(n -> ms.put(n, new ArrayList<>()));
-            for (int r = 0; r <= s.rounds(); r++) {
-                for (int j = 0; j < names.size(); j++) {
-                    String n = names.get((j + r) % names.size());
-                    INNER.remove();
-                    long t0 = System.nanoTime();
-                    ops.get(n).run();
-                    double elapsed = (System.nanoTime() - t0) / 1e6;
-                    Double inner = INNER.get();
-                    if (r > 0) { // round 0 warms up
-                        ms.get(n).add(inner != null ? inner : elapsed);
+            Map<String, List<Timing>> timings = new LinkedHashMap<>();
+            names.forEach(n -> timings.put(n, new ArrayList<>()));
+            Random order = new Random(20241024);
+            for (int r = 0; r < s.warmup() + s.rounds(); r++) {
+                List<String> round = new ArrayList<>(names);
+                Collections.shuffle(round, order);
+                for (String n : round) {
+                    Timing t = ops.get(n).get();
+                    if (r >= s.warmup()) {
+                        timings.get(n).add(t);
                     }
                 }
-                if (r > 0) {
-                    progress.accept("round " + r + "/" + s.rounds());
-                }
+                progress.accept(r < s.warmup() ? "warm-up " + (r + 1) + "/" + s.warmup()
+                        : "round " + (r - s.warmup() + 1) + "/" + s.rounds());
             }
             List<Result> out = new ArrayList<>();
             for (String n : names) {
-                boolean decode = n.startsWith("decode");
+                boolean perToken = n.startsWith("decode");
+                List<Double> ms = timings.get(n).stream().map(t -> perToken ? t.ms() / Math.max(1, t.units())
+                        : t.ms()).toList();
+                double median = median(ms);
+                int minTokens = perToken ? timings.get(n).stream().mapToInt(Timing::units).min().orElse(0) : -1;
+                double tps = n.startsWith("image") ? Double.NaN : perToken ? 1000 / median : promptLen / (median / 1000);
                 String base = BASELINES.get(n);
-                double median = median(ms.get(n));
-                double tokens = decode ? s.genTokens() : promptLen;
-                List<Double> ratios = new ArrayList<>();
-                if (base != null) {
-                    for (int k = 0; k < ms.get(n).size(); k++) {
-                        ratios.add(ms.get(n).get(k) / ms.get(base).get(k));
-                    }
+                Boolean same = perToken ? java.util.stream.Stream.concat(timings.get(n).stream(),
+                        timings.get(base).stream()).map(Timing::tokens).distinct().count() == 1 : null;
+                if (base == null || base.equals(n)) {
+                    out.add(new Result(n, median, tps, Double.NaN, Double.NaN, Double.NaN, base, Double.NaN,
+                            ms.size(), minTokens, same));
+                    continue;
                 }
-                // speed ratios (plain / op): > 1 means faster than the baseline
-                List<Double> speed = ratios.stream().map(x -> 1 / x).sorted().toList();
-                out.add(new Result(n, median, n.startsWith("image") ? Double.NaN : tokens / (median / 1000),
-                        speed.isEmpty() ? Double.NaN : median(speed), speed.isEmpty() ? Double.NaN : speed.get(0),
-                        speed.isEmpty() ? Double.NaN : speed.get(speed.size() - 1), base));
+                boolean basePerToken = base.startsWith("decode");
+                List<Double> baseMs = timings.get(base).stream().map(t -> basePerToken
+                        ? t.ms() / Math.max(1, t.units()) : t.ms()).toList();
+                // speed ratios (baseline time / op time, same round): > 1 means faster than the baseline
+                double[] r = speedRatios(ms, baseMs);
+                out.add(new Result(n, median, tps, r[0], r[1], r[2], base, r[3], ms.size(), minTokens, same));
             }
             return out;
         }
+    }
+
+    /**
+     * Speed ratios of an operation to its baseline from times measured in the same rounds (index k of both lists):
+     * {median, min, max} of the per-round ratios baseline/op, and the ratio of the two medians. > 1: faster than
+     * the baseline. The two summaries differ when rounds are bimodal (e.g. op [10, 60, 60] ms against baseline
+     * [10, 10, 60]: per-round median 1, ratio of medians 1/6); a summary reports the first and checks the second.
+     */
+    static double[] speedRatios(List<Double> opMs, List<Double> baseMs) {
+        if (opMs.size() != baseMs.size() || opMs.isEmpty()) {
+            throw new IllegalArgumentException("one time per round for both: " + opMs.size() + " vs " + baseMs.size());
+        }
+        List<Double> speed = new ArrayList<>();
+        for (int k = 0; k < opMs.size(); k++) {
+            speed.add(baseMs.get(k) / opMs.get(k));
+        }
+        Collections.sort(speed);
+        return new double[] {median(speed), speed.get(0), speed.get(speed.size() - 1), median(baseMs) / median(opMs)};
+    }
+
+    /** One timed operation: elapsed milliseconds, what it processed (tokens generated, prompt positions) and the
+     *  tokens generated (decode rows; null otherwise). */
+    record Timing(double ms, int units, List<Integer> tokens) {}
+
+    /** Times op after emptying the session (not timed). */
+    private static Timing fresh(Session session, java.util.function.IntSupplier op) {
+        session.truncate(0);
+        long t0 = System.nanoTime();
+        int units = op.getAsInt();
+        return new Timing((System.nanoTime() - t0) / 1e6, units, null);
+    }
+
+    /** Times a generation from the same state each time: the session emptied and the prompt evaluated afresh. */
+    private static Timing decodeFrom(Session session, Prompt prompt, Supplier<int[]> generate) {
+        session.truncate(0);
+        session.evaluate(prompt);
+        long t0 = System.nanoTime();
+        int[] tokens = generate.get();
+        double ms = (System.nanoTime() - t0) / 1e6;
+        return new Timing(ms, tokens.length, java.util.Arrays.stream(tokens).boxed().toList());
     }
 
     /**
@@ -115,15 +186,6 @@ public final class BenchRunner {
             "prompt", "prompt", "prompt + capture 1 layer", "prompt", "prompt + capture all layers", "prompt",
             "prompt + patch 1 layer", "prompt", "decode, C++ loop", "decode, C++ loop", "decode", "decode, C++ loop",
             "decode, hook-free session", "decode");
-
-    /** Decode operations time only their generation, not the prompt reset before it. */
-    private static final ThreadLocal<Double> INNER = new ThreadLocal<>();
-
-    private static void timeInner(Runnable r) {
-        long t0 = System.nanoTime();
-        r.run();
-        INNER.set((System.nanoTime() - t0) / 1e6);
-    }
 
     /** A prompt of about n tokens in the paper's format. */
     static Prompt promptOf(Model model, int n) {
