@@ -21,6 +21,11 @@ public record Generation(String text, int[] tokens, StopReason stopReason, int p
         /** the text reached a stop string (the text is cut before it; the tokens include the one completing it). */
         STOP_STRING,
         /** the token listener asked to stop. */
-        CANCELLED
+        CANCELLED,
+        /**
+         * the session was closed during the generation (by its token listener, or by another thread): generation
+         * stopped after the token then being handed out; the session is closed when the call returns.
+         */
+        CLOSED
     }
 }

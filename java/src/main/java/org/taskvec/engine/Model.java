@@ -31,7 +31,7 @@ import org.taskvec.nativeapi.TaskvecNative.TvModelParams;
  */
 public final class Model implements AutoCloseable {
     private final TvModel handle;
-    private final HandleGuard guard = new HandleGuard("model", false);
+    private final HandleGuard guard = new HandleGuard("model", false, this::free);
     private final Path path;
     private final GgufFile header;
     private final GgufFile projectorHeader;
@@ -504,19 +504,26 @@ public final class Model implements AutoCloseable {
         return guard.isClosed();
     }
 
-    /** Closes open sessions, then frees the model. Idempotent. */
+    /**
+     * Closes open sessions, then frees the model. Idempotent. Waits (without spinning) for calls in flight on the
+     * model and on its sessions on other threads; a session closed this way from its own token listener is freed
+     * when its generation returns (see {@link Session#close()}), and the native model after it.
+     */
     @Override
     public void close() {
-        if (guard.close()) { // no new session can start from here on
-            Session[] open;
-            synchronized (sessions) {
-                open = sessions.toArray(new Session[0]);
-            }
-            for (Session s : open) {
-                s.close();
-            }
-            release.releaseOwner(); // frees the model now, or after sessions the cleaner has yet to free
+        guard.close(); // no new session can start from here on; runs free() once no model call is in flight
+    }
+
+    /** The free action of the guard: runs once. */
+    private void free() {
+        Session[] open;
+        synchronized (sessions) {
+            open = sessions.toArray(new Session[0]);
         }
+        for (Session s : open) {
+            s.close();
+        }
+        release.releaseOwner(); // frees the model now, or after the sessions not yet freed (deferred or leaked)
     }
 
     NativeReleases.ModelRelease release() {

@@ -71,6 +71,7 @@ final class NativeReleases {
         private final TvSession handle;
         private final ModelRelease model;
         private final AtomicBoolean freed = new AtomicBoolean();
+        private final AtomicInteger frees = new AtomicInteger(); // calls of free(), for tests
 
         SessionRelease(TvSession handle, ModelRelease model) {
             this.handle = handle;
@@ -80,10 +81,16 @@ final class NativeReleases {
 
         /** Frees the context once (close or cleaner). */
         void free() {
+            frees.incrementAndGet();
             if (freed.compareAndSet(false, true)) {
                 tv_session_free(handle);
                 model.release();
             }
+        }
+
+        /** How many times free() was called (close must call it once; later calls do nothing). */
+        int frees() {
+            return frees.get();
         }
 
         Runnable cleaner() {

@@ -20,7 +20,16 @@ import org.taskvec.nativeapi.TaskvecNative.TvSessionParams;
  * A llama.cpp context over a {@link Model}: a KV cache, a sampler and the positions evaluated so far.
  *
  * <p>Threads: a session belongs to one thread at a time. A second thread that enters while another is inside gets
- * a {@link ConcurrentSessionUseException}; it is never let into the native context.
+ * a {@link ConcurrentSessionUseException} (reads included); it is never let into the native context. {@link
+ * #close()} from another thread waits, without spinning, for the call in flight.
+ *
+ * <p>Re-entry: a {@link TokenListener} runs on the generating thread between two decode steps and may call back into
+ * its session. Reads are allowed: {@link #logits()}, {@link #positions()}, {@link #tokens()}, {@link #layout(Prompt)},
+ * {@link #hookRows(int)} (and {@link Model} calls). Calls that change the session ({@link #evaluate}, {@link
+ * #append}, {@link #truncate}, {@link #generate}, {@link #continueGeneration}, {@link #step}, {@link
+ * #generateTokens}, {@link #stream}, {@link #addHook}, {@link #clearHooks}) would change the generation under its
+ * feet and get a {@link ReentrantSessionUseException}. A listener may {@link #close()} the session: the generation
+ * stops at that token with {@link Generation.StopReason#CLOSED} and the context is freed when the call returns.
  *
  * <p>Prefix reuse: {@link #evaluate(Prompt)} keeps the leading positions that the new prompt shares with what the
  * session holds (same tokens, identical images) and evaluates only the rest, so prompts that share examples cost
@@ -29,7 +38,7 @@ import org.taskvec.nativeapi.TaskvecNative.TvSessionParams;
 public final class Session implements AutoCloseable {
     private final Model model;
     private final TvSession handle;
-    private final HandleGuard guard = new HandleGuard("session", true);
+    private final HandleGuard guard = new HandleGuard("session", true, this::free);
     private final NativeReleases.SessionRelease release;
     private final int vocabularySize;
     private final int contextSize;
@@ -78,7 +87,7 @@ public final class Session implements AutoCloseable {
 
     /** Positions evaluated so far (prompt and generated tokens). */
     public int positions() {
-        guard.enter();
+        guard.enter(HandleGuard.Access.READ);
         try {
             return tv_session_n_past(handle);
         } finally {
@@ -88,7 +97,7 @@ public final class Session implements AutoCloseable {
 
     /** The token at each evaluated position; {@link #IMAGE_POSITION} where an image embedding sits. */
     public int[] tokens() {
-        guard.enter();
+        guard.enter(HandleGuard.Access.READ);
         try {
             int n = tv_session_n_past(handle);
             try (IntPointer out = new IntPointer(Math.max(1, n))) {
@@ -193,7 +202,7 @@ public final class Session implements AutoCloseable {
     public int[] layout(Prompt prompt) {
         Objects.requireNonNull(prompt, "prompt");
         checkPrompt(prompt);
-        guard.enter();
+        guard.enter(HandleGuard.Access.READ);
         try {
             TvPrompt p = buildNativePrompt(prompt);
             try {
@@ -254,7 +263,7 @@ public final class Session implements AutoCloseable {
 
     /** Rows a capture hook has filled so far, as [rows][width] (the rows it reserved, filled or not, stay zero). */
     public float[][] hookRows(int hookId) {
-        guard.enter();
+        guard.enter(HandleGuard.Access.READ);
         try {
             if (hookId < 0 || hookId >= hooks.size()) {
                 throw new InvalidInputException("no hook with id " + hookId);
@@ -339,7 +348,7 @@ public final class Session implements AutoCloseable {
             throw new InvalidInputException("logits array has length " + into.length + " but the vocabulary has "
                     + vocabularySize + " tokens");
         }
-        guard.enter();
+        guard.enter(HandleGuard.Access.READ);
         try {
             if (logitsBuf == null) {
                 logitsBuf = new FloatPointer(vocabularySize);
@@ -379,15 +388,29 @@ public final class Session implements AutoCloseable {
                 more = st.step();
                 if (listener != null && (st.produced || !more)) {
                     String fresh = st.releasable(!more);
-                    if ((st.produced || !fresh.isEmpty()) && !listener.onToken(st.lastToken, fresh) && more) {
+                    if ((st.produced || !fresh.isEmpty()) && !callListener(listener, st.lastToken, fresh) && more) {
                         st.reason = Generation.StopReason.CANCELLED;
                         more = false;
                     }
+                }
+                if (more && guard.isClosed()) { // closed by the listener, or by another thread waiting for us
+                    st.reason = Generation.StopReason.CLOSED;
+                    more = false;
                 }
             }
             return new Generation(st.finalText(), st.tokens(), st.reason, promptPositions, reusedPositions);
         } finally {
             guard.exit();
+        }
+    }
+
+    /** Calls the listener with reads of this session let in (see {@link ReentrantSessionUseException}). */
+    private boolean callListener(TokenListener listener, int tokenId, String text) {
+        guard.beginCallback();
+        try {
+            return listener.onToken(tokenId, text);
+        } finally {
+            guard.endCallback();
         }
     }
 
@@ -586,19 +609,35 @@ public final class Session implements AutoCloseable {
         return guard.isClosed();
     }
 
-    /** Frees the context. Idempotent; waits for a call in flight on another thread. */
+    /** How many times closing asked to free the native context: 0 while open, 1 once closed (for tests). */
+    int frees() {
+        return release.frees();
+    }
+
+    /**
+     * Frees the context. Idempotent; later calls throw {@link ClosedHandleException}.
+     *
+     * <p>While a call is in flight on another thread, close blocks (without spinning) until that call returns, then
+     * frees; a generation in flight stops at its next token with {@link Generation.StopReason#CLOSED}. Called by a
+     * {@link TokenListener} on its own session (or through {@link Model#close()}), close marks the session closed
+     * and returns at once: the generation stops at that token and returns normally with stop reason {@code
+     * CLOSED}, and the context is freed as the generation call returns.
+     */
     @Override
     public void close() {
-        if (guard.close()) {
-            release.free();
-            freeHookBuffers();
-            token.close();
-            stop.close();
-            reused.close();
-            if (logitsBuf != null) {
-                logitsBuf.close();
-            }
-            model.unregister(this);
+        guard.close();
+    }
+
+    /** The free action of the guard: runs once, when no call is in flight. */
+    private void free() {
+        release.free();
+        freeHookBuffers();
+        token.close();
+        stop.close();
+        reused.close();
+        if (logitsBuf != null) {
+            logitsBuf.close();
         }
+        model.unregister(this);
     }
 }

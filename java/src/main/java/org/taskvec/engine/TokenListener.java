@@ -1,6 +1,14 @@
 package org.taskvec.engine;
 
-/** Receives generated tokens as they come. Returning false stops generation. */
+/**
+ * Receives generated tokens as they come. Returning false stops generation.
+ *
+ * <p>The listener runs on the generating thread, between two decode steps. It may read its session ({@link
+ * Session#logits()}: the distribution of the next token; {@link Session#positions()}, {@link Session#tokens()},
+ * {@link Session#layout(Prompt)}, {@link Session#hookRows(int)}) and use the model; calls that change the session
+ * throw {@link ReentrantSessionUseException}. It may close the session (or the model): generation stops at this
+ * token with {@link Generation.StopReason#CLOSED}, and the session is freed when the generation call returns.
+ */
 @FunctionalInterface
 public interface TokenListener {
     /**

@@ -111,7 +111,8 @@ public final class CaseRunner {
     /**
      * A session used from a second thread while the first is inside a generation (held there by its token
      * listener, so the overlap is certain): the second thread's call must be refused with a typed exception;
-     * "close" must wait for the generation, which then finishes normally, and later calls see a closed session.
+     * "close" must wait for the generation, which then returns normally (stopped at its next token, stop reason
+     * CLOSED), and later calls see a closed session.
      */
     static void twoThreads(String call, Model tiny, SessionParams sp) throws Exception {
         if (call.equals("sessions")) { // two sessions of one model, one per thread: allowed
