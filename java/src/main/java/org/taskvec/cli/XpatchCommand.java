@@ -52,8 +52,28 @@ final class XpatchCommand implements Callable<Integer> {
     @Option(names = "--max-new-tokens", defaultValue = "1", paramLabel = "N", description = "default ${DEFAULT-VALUE}")
     int maxNewTokens;
 
-    @Option(names = "--ignore-case", description = "case-insensitive metric")
+    @Option(names = "--ignore-case", description = "case-insensitive main metric (the official main runs compare "
+            + "case)")
     boolean ignoreCase;
+
+    @Option(names = "--sweep-seeds", defaultValue = "mean", paramLabel = "mean|first",
+            description = "layer sweep: every seed's vector, accuracies averaged over the seeds (official), or the "
+                    + "first seed's only; default ${DEFAULT-VALUE}")
+    String sweepSeeds;
+
+    @Option(names = "--prompt-examples-from", defaultValue = "test", paramLabel = "test|val",
+            description = "in-context examples of the Examples Prompt conditions: other test items (official) or "
+                    + "validation items; default ${DEFAULT-VALUE}")
+    String promptExamplesFrom;
+
+    @Option(names = "--scan-case-sensitive", description = "sample-efficiency scan compares case (the official "
+            + "scan lower-cases prediction and answer)")
+    boolean scanCaseSensitive;
+
+    @Option(names = "--lens-tokens", defaultValue = "after-colon", paramLabel = "after-colon|bare",
+            description = "logit-lens tokens: each word's first token as it follows 'A:' in a prompt, or as the "
+                    + "word tokenized alone; default ${DEFAULT-VALUE}")
+    String lensTokens;
 
     @Option(names = "--several-images", defaultValue = "auto", paramLabel = "auto|yes|no",
             description = "whether the model takes several images per context (auto: not for LLaVA-1.5 'mlp' projectors)")
@@ -88,6 +108,14 @@ final class XpatchCommand implements Callable<Integer> {
                 ? (llm != null ? List.of(Condition.values()) : Condition.withoutSecondModel())
                 : conditions.stream().map(Condition::parse).toList();
         List<Integer> seedList = java.util.stream.IntStream.rangeClosed(1, seeds).boxed().toList();
+        XpatchConfig.Procedure procedure = new XpatchConfig.Procedure(
+                XpatchConfig.Procedure.parse(XpatchConfig.SweepSeeds.class, "--sweep-seeds", sweepSeeds,
+                        XpatchConfig.SweepSeeds::key),
+                XpatchConfig.Procedure.parse(XpatchConfig.ExampleSplit.class, "--prompt-examples-from",
+                        promptExamplesFrom, XpatchConfig.ExampleSplit::key),
+                scanCaseSensitive,
+                XpatchConfig.Procedure.parse(XpatchConfig.LensTokens.class, "--lens-tokens", lensTokens,
+                        XpatchConfig.LensTokens::key));
         try (Model model = modelOptions.load()) {
             boolean several = switch (severalImages) {
                 case "yes" -> true;
@@ -100,7 +128,8 @@ final class XpatchCommand implements Callable<Integer> {
                 throw new org.taskvec.engine.InvalidInputException("image-query conditions need --mmproj");
             }
             XpatchConfig config = new XpatchConfig(tasks, conds, layer.equals("auto") ? -1 : Integer.parseInt(layer),
-                    seedList, examples, maxNewTokens, !ignoreCase, several, maxTest, lensPrompts, chatTemplate);
+                    seedList, examples, maxNewTokens, !ignoreCase, several, maxTest, lensPrompts, chatTemplate,
+                    procedure);
             List<TaskData> taskData = new ArrayList<>();
             for (String t : tasks) {
                 taskData.add(data == null ? TaskLoader.builtin(t) : TaskLoader.paperFormat(data, t));

@@ -29,22 +29,52 @@ public final class Analyses {
     /** Per layer, the mean relative probability (normalised over the three) of the input, task and answer tokens. */
     public record Phases(double[] input, double[] task, double[] answer, int prompts) {}
 
-    /** First token of a word as the model writes it after a space. */
-    static int firstToken(Model model, String word) {
-        int[] t = model.tokenize(word, false, false);
-        return t[0];
+    /**
+     * The token the lens tracks for a word. AFTER_COLON: the first token of the word as it follows {@code A:} in a
+     * prompt, the token the model writes at the ":" position the lens reads (tokenize {@code "A:" + word} and take
+     * the first token after those of {@code "A:"}). BARE: the first token of the word tokenized alone, which with a
+     * SentencePiece vocabulary carries the leading-space marker ({@code "▁Paris"}) that a token right after ":"
+     * does not have.
+     */
+    static int lensToken(Model model, String word, XpatchConfig.LensTokens how) {
+        if (word == null || word.isEmpty()) {
+            throw new org.taskvec.engine.InvalidInputException("the logit lens needs a non-empty word for its token");
+        }
+        if (how == XpatchConfig.LensTokens.BARE) {
+            return model.tokenize(word, false, false)[0];
+        }
+        return tokenAfter(model, ANSWER_PREFIX, word);
+    }
+
+    /** What precedes an answer in the paper's prompts: the "A:" of {@code Q:{x}\nA:{y}}. */
+    static final String ANSWER_PREFIX = "A" + IclPrompts.DELIMITER;
+
+    /** The first token of word where it follows prefix in one text. */
+    static int tokenAfter(Model model, String prefix, String word) {
+        int[] head = model.tokenize(prefix, false, false);
+        int[] full = model.tokenize(prefix + word, false, false);
+        int k = 0;
+        while (k < head.length && k < full.length && head[k] == full[k]) {
+            k++;
+        }
+        if (k >= full.length) {
+            throw new org.taskvec.engine.InvalidInputException("'" + word + "' adds no token after '" + prefix + "'");
+        }
+        // k < head.length only where the word merged with the prefix's end: the merged token is the one written
+        return full[k];
     }
 
     /**
      * The three phases for a task over its first nPrompts validation prompts (examples in modality, seed 1): at
      * the ":" of the last example's A:, each layer's residual through the logit lens; the answer token is that
-     * example's label.
+     * example's label. The three tokens are chosen as {@link #lensToken} says.
      */
-    static Phases phases(XpatchContext cx, TaskData task, Modality modality, int nExamples, int nPrompts) {
+    static Phases phases(XpatchContext cx, TaskData task, Modality modality, int nExamples, int nPrompts,
+                         XpatchConfig.LensTokens how) {
         Model model = cx.model;
         int nLayer = model.layers();
-        int input = firstToken(model, INPUT_TOKEN);
-        int taskTok = firstToken(model, TASK_TOKENS.getOrDefault(task.name(), task.name()));
+        int input = lensToken(model, INPUT_TOKEN, how);
+        int taskTok = lensToken(model, TASK_TOKENS.getOrDefault(task.name(), task.name()), how);
         double[] in = new double[nLayer];
         double[] tk = new double[nLayer];
         double[] an = new double[nLayer];
@@ -59,7 +89,7 @@ public final class Analyses {
             for (int l = 0; l < nLayer; l++) {
                 vectors[l] = r.captures().get(l).last();
             }
-            int answer = firstToken(model, examples.get(examples.size() - 1).output());
+            int answer = lensToken(model, examples.get(examples.size() - 1).output(), how);
             List<LogitLens.Reading> readings = LogitLens.read(model, vectors);
             for (int l = 0; l < nLayer; l++) {
                 double pi = readings.get(l).probability(input);

@@ -124,6 +124,38 @@ public final class ReportWriter {
         }
     }
 
+    /** The report's statement of the procedure choices: the official code's, or this project's earlier ones. */
+    static String procedure(XpatchConfig config) {
+        XpatchConfig.Procedure p = config.procedure();
+        boolean sweep = config.layer() < 0;
+        boolean prompted = config.conditions().stream().anyMatch(c -> c.kind == Condition.Kind.PROMPT);
+        boolean scan = config.conditions().contains(Condition.ENSEMBLE_PATCH);
+        boolean lens = config.lensPrompts() > 0;
+        StringBuilder sb = new StringBuilder("Procedure (").append(p.equals(XpatchConfig.Procedure.OFFICIAL)
+                ? "the official code's throughout" : "differs from the official code where marked").append("):\n\n");
+        sb.append("- Layer sweep: ").append(p.sweepSeeds() == XpatchConfig.SweepSeeds.MEAN
+                ? "each seed's vector patched, validation accuracy averaged over the seeds " + config.seeds()
+                        + " (official; `--sweep-seeds mean`)"
+                : "the first seed's vector only, seed " + config.seeds().get(0) + " (deviation; `--sweep-seeds first`)")
+                .append(sweep ? "" : "; not run, the layer was given").append('\n');
+        sb.append("- In-context examples of the Examples Prompt conditions: ").append(
+                p.promptExamples() == XpatchConfig.ExampleSplit.TEST
+                ? "other test items, never the query, drawn per seed (official; `--prompt-examples-from test`)"
+                : "validation items, drawn per seed (deviation; `--prompt-examples-from val`)")
+                .append(prompted ? "" : "; no such condition in this run").append('\n');
+        sb.append("- Metric: prefix match, ").append(config.caseSensitive() ? "case-sensitive (official main runs)"
+                : "lower-cased (deviation for the main runs; `--ignore-case`)").append("; the sample-efficiency "
+                + "scan: ").append(p.scanCaseSensitive() ? "case-sensitive (deviation; `--scan-case-sensitive`)"
+                : "prediction and answer lower-cased (official `allow_lower_case=true`)")
+                .append(scan ? "" : "; no scan in this run").append('\n');
+        sb.append("- Logit-lens tokens: ").append(p.lensTokens() == XpatchConfig.LensTokens.AFTER_COLON
+                ? "the first token of each word as it follows `A:` in a prompt (`--lens-tokens after-colon`)"
+                : "the first token of each word tokenized alone (`--lens-tokens bare`; with SentencePiece this is "
+                        + "the word with a leading space, not the token that follows `A:`)")
+                .append(lens ? "" : "; no lens analysis in this run").append('\n');
+        return sb.toString();
+    }
+
     private static int argmax(double[] v) {
         int a = 0;
         for (int i = 1; i < v.length; i++) {
@@ -160,6 +192,13 @@ public final class ReportWriter {
         cfg.put("examples", config.nExamples());
         cfg.put("max_new_tokens", config.maxNewTokens());
         cfg.put("case_sensitive", config.caseSensitive());
+        XpatchConfig.Procedure proc = config.procedure();
+        ObjectNode pr = cfg.putObject("procedure");
+        pr.put("sweep_seeds", proc.sweepSeeds().key());
+        pr.put("prompt_examples_from", proc.promptExamples().key());
+        pr.put("scan_case_sensitive", proc.scanCaseSensitive());
+        pr.put("lens_tokens", proc.lensTokens().key());
+        pr.put("official", proc.equals(XpatchConfig.Procedure.OFFICIAL));
         cfg.put("several_images", config.severalImages());
         cfg.put("max_test_items", config.maxTestItems());
         cfg.put("chat_template", config.chatTemplate() == null ? "none (the paper's plain prompts)"
@@ -167,6 +206,12 @@ public final class ReportWriter {
         root.put("chosen_layer", r.chosenLayer());
         ObjectNode sweep = root.putObject("layer_sweep_val_accuracy");
         r.sweep().forEach((l, a) -> sweep.put(String.valueOf(l), a));
+        ObjectNode sweepSeeds = root.putObject("layer_sweep_val_accuracy_per_seed");
+        r.sweepPerSeed().forEach((seed, byLayer) -> {
+            ObjectNode o = sweepSeeds.putObject(String.valueOf(seed));
+            byLayer.forEach((l, a) -> o.put(String.valueOf(l), a));
+        });
+        root.putPOJO("prompt_examples", r.promptExamples());
         ArrayNode data = root.putArray("data");
         for (TaskData t : tasks) {
             ObjectNode d = data.addObject();
@@ -252,6 +297,7 @@ public final class ReportWriter {
                 .append(config.chatTemplate() == null ? "plain, no chat template (as the paper)"
                         : "wrapped in the chat template " + config.chatTemplate() + " (deviation from the paper)")
                 .append("  \n");
+        md.append('\n').append(procedure(config)).append('\n');
         md.append("Data: ");
         for (TaskData t : tasks) {
             md.append(t.name()).append(" (").append(t.val().size()).append(" val, ")

@@ -17,8 +17,18 @@ public final class XpatchResults {
     }
 
     final List<Row> rows = new ArrayList<>();
-    /** layer -> mean validation accuracy of text-examples patching over tasks (when the layer was swept). */
+    /**
+     * layer -> validation accuracy of text-examples patching, mean over the sweep's seeds and then the tasks (when
+     * the layer was swept).
+     */
     final Map<Integer, Double> sweep = new LinkedHashMap<>();
+    /** seed -> layer -> validation accuracy of that seed's vector, mean over tasks (the seeds the sweep used). */
+    final Map<Integer, Map<Integer, Double>> sweepPerSeed = new LinkedHashMap<>();
+    /**
+     * The in-context examples of the Examples Prompt conditions: task -> seed -> test query's input -> the
+     * examples' inputs (the official code's {@code train_idxs}).
+     */
+    final Map<String, Map<Integer, Map<String, List<String>>>> promptExamples = new LinkedHashMap<>();
     int chosenLayer;
     /** task -> specification ("text", "image") -> the three phases per layer. */
     final Map<String, Map<String, Analyses.Phases>> phases = new LinkedHashMap<>();
@@ -46,6 +56,14 @@ public final class XpatchResults {
 
     public Map<Integer, Double> sweep() {
         return sweep;
+    }
+
+    public Map<Integer, Map<Integer, Double>> sweepPerSeed() {
+        return sweepPerSeed;
+    }
+
+    public Map<String, Map<Integer, Map<String, List<String>>>> promptExamples() {
+        return promptExamples;
     }
 
     public Map<String, Map<String, Analyses.Phases>> phases() {

@@ -18,7 +18,9 @@ import org.taskvec.tasks.TaskItem;
 /**
  * Runs the paper's cross-modal patching experiment: extracts task vectors (text examples, image examples, the
  * instruction) on the validation split, chooses the layer by a sweep of text-examples patching on validation image
- * queries (unless given), and evaluates every condition on the test split for every task and seed.
+ * queries (unless given; accuracy averaged over the seeds), and evaluates every condition on the test split for
+ * every task and seed. The procedure details follow the official code unless {@link XpatchConfig#procedure()} says
+ * otherwise.
  */
 public final class XpatchRunner {
     private final Model model;
@@ -87,6 +89,14 @@ public final class XpatchRunner {
         boolean needInstruction = config.conditions().stream()
                 .anyMatch(c -> c.kind == Condition.Kind.INSTRUCTION || c.kind == Condition.Kind.ENSEMBLE);
 
+        // the Examples Prompt conditions' example draws, checked before any work
+        boolean prompted = config.conditions().stream().anyMatch(c -> c.kind == Condition.Kind.PROMPT && applicable(c));
+        for (TaskData task : tasks) {
+            if (prompted && !task.test().isEmpty()) {
+                promptExamples(task, 0, config.nExamples(), config.seeds().get(0), config.procedure().promptExamples());
+            }
+        }
+
         // the work ahead, for the progress line's ETA
         long units = 0;
         for (TaskData task : tasks) {
@@ -94,7 +104,7 @@ public final class XpatchRunner {
                     : task.test().size();
             units += (long) config.seeds().size() * ((needText ? 1 : 0) + (needImage ? 1 : 0) + (needLlm ? 1 : 0));
             units += (long) config.conditions().size() * config.seeds().size() * nTest;
-            units += config.layer() < 0 ? (long) model.layers() * task.val().size() : 0;
+            units += config.layer() < 0 ? (long) model.layers() * task.val().size() * sweepSeeds().size() : 0;
         }
         progress = new Progress(units, sink);
 
@@ -136,31 +146,7 @@ public final class XpatchRunner {
         // 2. the layer: given, or the best mean validation accuracy of text-examples patching (ties: lowest layer)
         int layer = config.layer();
         if (layer < 0) {
-            // query by query, all layers back to back: the query's prefix is evaluated once, then one token per layer
-            int seed = config.seeds().get(0);
-            double[] sum = new double[model.layers()];
-            for (TaskData task : tasks) {
-                float[][] v = vectors.get(new Key(task.name(), Modality.TEXT, seed));
-                int[] correct = new int[model.layers()];
-                for (TaskItem item : task.val()) {
-                    Prompt p = IclPrompts.query(item, Modality.IMAGE, it -> cx.image(task, it), cx.style);
-                    for (int l = 0; l < model.layers(); l++) {
-                        correct[l] += predictCorrect(cx, p, item, v[l], l, results, "layer sweep " + task.name());
-                    }
-                }
-                for (int l = 0; l < model.layers(); l++) {
-                    sum[l] += (double) correct[l] / task.val().size();
-                }
-            }
-            double best = -1;
-            for (int l = 0; l < model.layers(); l++) {
-                double mean = sum[l] / tasks.size();
-                results.sweep.put(l, mean);
-                if (mean > best) {
-                    best = mean;
-                    layer = l;
-                }
-            }
+            layer = sweep(cx, tasks, vectors, results);
         } else if (layer >= model.layers()) {
             throw new org.taskvec.engine.InvalidInputException("layer " + layer + " is out of range: the model has "
                     + model.layers() + " layers");
@@ -213,7 +199,7 @@ public final class XpatchRunner {
                                 default -> throw new IllegalStateException(c.toString());
                             };
                             correct.get(c.name() + "|" + seed)[0] += predictCorrect(cx, p, item, v, layer, results,
-                                    c.key() + " " + task.name());
+                                    config.caseSensitive(), c.key() + " " + task.name());
                         }
                     }
                 }
@@ -237,6 +223,61 @@ public final class XpatchRunner {
         return results;
     }
 
+    /** The seeds whose vectors the layer sweep patches: all (official) or the first. */
+    private List<Integer> sweepSeeds() {
+        return config.procedure().sweepSeeds() == XpatchConfig.SweepSeeds.MEAN ? config.seeds()
+                : List.of(config.seeds().get(0));
+    }
+
+    /**
+     * The layer sweep on the validation split, as the official code's {@code get_best_layer}: each sweep seed's
+     * text-examples vector patched on every validation image query at every layer; accuracy per task and seed, mean
+     * over the seeds, then over the tasks; the best layer wins, ties toward the lowest. Query by query, all seeds
+     * and layers back to back: the query's prefix is evaluated once, then one token per variant.
+     */
+    private int sweep(XpatchContext cx, List<TaskData> tasks, Map<Key, float[][]> vectors, XpatchResults results) {
+        List<Integer> seeds = sweepSeeds();
+        int nLayer = model.layers();
+        double[][] perSeed = new double[seeds.size()][nLayer]; // mean over tasks of the per-task accuracy
+        for (TaskData task : tasks) {
+            int[][] correct = new int[seeds.size()][nLayer];
+            for (TaskItem item : task.val()) {
+                Prompt p = IclPrompts.query(item, Modality.IMAGE, it -> cx.image(task, it), cx.style);
+                for (int s = 0; s < seeds.size(); s++) {
+                    float[][] v = vectors.get(new Key(task.name(), Modality.TEXT, seeds.get(s)));
+                    for (int l = 0; l < nLayer; l++) {
+                        correct[s][l] += predictCorrect(cx, p, item, v[l], l, results, config.caseSensitive(),
+                                "layer sweep " + task.name() + ", seed " + seeds.get(s));
+                    }
+                }
+            }
+            for (int s = 0; s < seeds.size(); s++) {
+                for (int l = 0; l < nLayer; l++) {
+                    perSeed[s][l] += (double) correct[s][l] / task.val().size() / tasks.size();
+                }
+            }
+        }
+        int best = -1;
+        for (int l = 0; l < nLayer; l++) {
+            double mean = 0;
+            for (int s = 0; s < seeds.size(); s++) {
+                mean += perSeed[s][l] / seeds.size();
+            }
+            results.sweep.put(l, mean);
+            if (best < 0 || mean > results.sweep.get(best)) {
+                best = l;
+            }
+        }
+        for (int s = 0; s < seeds.size(); s++) {
+            Map<Integer, Double> bySeed = new java.util.LinkedHashMap<>();
+            for (int l = 0; l < nLayer; l++) {
+                bySeed.put(l, perSeed[s][l]);
+            }
+            results.sweepPerSeed.put(seeds.get(s), bySeed);
+        }
+        return best;
+    }
+
     /** Logit-lens phases, top tokens, cosines between specifications and the 2-D geometry at the chosen layer. */
     private void analyse(XpatchContext cx, List<TaskData> tasks, Map<Key, float[][]> vectors,
                          Map<String, float[][]> instructions, int layer, XpatchResults results) {
@@ -254,7 +295,8 @@ public final class XpatchRunner {
                 }
                 String spec = m.name().toLowerCase();
                 sink.accept("logit lens phases: " + task.name() + ", " + spec + " examples");
-                ph.put(spec, Analyses.phases(cx, task, m, config.nExamples(), config.lensPrompts()));
+                ph.put(spec, Analyses.phases(cx, task, m, config.nExamples(), config.lensPrompts(),
+                        config.procedure().lensTokens()));
                 top.put(spec, Analyses.topTokens(model, v[layer], 5));
                 if (m == Modality.TEXT) {
                     List<List<String>> perLayer = new ArrayList<>();
@@ -299,7 +341,8 @@ public final class XpatchRunner {
     /**
      * The paper's sample-efficiency scan: the per-prompt text-examples vectors are kept, and for r = 1..R a seeded
      * random subset of r of them (n = r x nExamples examples) is averaged, then patched alone and as a 50/50 ensemble
-     * with the instruction vector; n = 0 is the instruction alone. Image queries of the test split, first seed.
+     * with the instruction vector; n = 0 is the instruction alone. Image queries of the test split, first seed;
+     * prediction and answer lower-cased as the official scan (allow_lower_case=true) unless --scan-case-sensitive.
      */
     private void scan(XpatchContext cx, List<TaskData> tasks, Map<String, float[][]> instructions, int layer,
                       XpatchResults results) {
@@ -340,9 +383,11 @@ public final class XpatchRunner {
         }
     }
 
+    /** Accuracy of the sample-efficiency scan: lower-cased as the official scan unless --scan-case-sensitive. */
     private double accuracy(XpatchContext cx, TaskData task, List<TaskItem> items, Modality query, float[] vector,
                             int layer, XpatchResults results) {
-        return (double) count(cx, task, items, query, vector, layer, results) / items.size();
+        return (double) count(cx, task, items, query, vector, layer, results,
+                config.procedure().scanCaseSensitive()) / items.size();
     }
 
     private PromptStyle style(Model m) {
@@ -356,34 +401,66 @@ public final class XpatchRunner {
 
     /** One prediction of a bare query (patched with vector at layer, or plain): 1 when correct. */
     private int predictCorrect(XpatchContext cx, Prompt p, TaskItem item, float[] vector, int layer,
-                               XpatchResults results, String what) {
+                               XpatchResults results, boolean caseSensitive, String what) {
         String prediction = Predictor.predict(cx, p, vector, layer, config.maxNewTokens());
         results.predictions++;
         progress.step(what);
-        return Correctness.correct(prediction, item.output(), config.caseSensitive()) ? 1 : 0;
+        return Correctness.correct(prediction, item.output(), caseSensitive) ? 1 : 0;
     }
 
     /** Bare queries, patched with vector at layer (or plain when vector is null). */
     private int count(XpatchContext cx, TaskData task, List<TaskItem> items, Modality query, float[] vector,
-                      int layer, XpatchResults results) {
+                      int layer, XpatchResults results, boolean caseSensitive) {
         int correct = 0;
         for (TaskItem item : items) {
             Prompt p = IclPrompts.query(item, query, it -> cx.image(task, it), cx.style);
-            correct += predictCorrect(cx, p, item, vector, layer, results,
+            correct += predictCorrect(cx, p, item, vector, layer, results, caseSensitive,
                     (vector == null ? "plain " : "patched layer " + layer + " ") + task.name());
         }
         return correct;
     }
 
-    /** Examples and query in one context: nExamples validation items drawn with the seed, then the test query. */
+    /**
+     * The in-context examples of an Examples Prompt condition for the test query at queryIndex of the test split:
+     * nExamples other test items (official) or nExamples validation items, drawn reproducibly from (seed, query),
+     * never the query itself.
+     */
+    static List<TaskItem> promptExamples(TaskData task, int queryIndex, int nExamples, int seed,
+                                         XpatchConfig.ExampleSplit from) {
+        List<TaskItem> test = task.test();
+        if (queryIndex < 0 || queryIndex >= test.size()) {
+            throw new org.taskvec.engine.InvalidInputException("query index " + queryIndex + " is outside the test "
+                    + "split of " + task.name() + " (" + test.size() + " items)");
+        }
+        if (from == XpatchConfig.ExampleSplit.TEST) {
+            if (test.size() < nExamples + 1) {
+                throw new org.taskvec.engine.InvalidInputException("task " + task.name() + " has " + test.size()
+                        + " test items; prompts with " + nExamples + " examples from the other test items need "
+                        + (nExamples + 1) + " (or draw them from the validation split: --prompt-examples-from val)");
+            }
+            return TaskVectors.examplesFor(test, queryIndex, nExamples, seed);
+        }
+        List<TaskItem> pool = new ArrayList<>(task.val());
+        pool.remove(test.get(queryIndex));
+        pool.add(test.get(queryIndex)); // the query is never its own example
+        if (pool.size() < nExamples + 1) {
+            throw new org.taskvec.engine.InvalidInputException("task " + task.name() + " has " + (pool.size() - 1)
+                    + " validation items other than the query; prompts with " + nExamples + " examples from the "
+                    + "validation split need " + nExamples);
+        }
+        return TaskVectors.examplesFor(pool, pool.size() - 1, nExamples, seed * 7919L + queryIndex);
+    }
+
+    /** Examples and query in one context: nExamples items drawn with the seed (see promptExamples), then the query. */
     private int countPrompted(XpatchContext cx, TaskData task, List<TaskItem> items, Condition c, int seed,
                               XpatchResults results) {
         int correct = 0;
+        Map<String, List<String>> drawn = results.promptExamples.computeIfAbsent(task.name(),
+                k -> new java.util.LinkedHashMap<>()).computeIfAbsent(seed, k -> new java.util.LinkedHashMap<>());
         for (int i = 0; i < items.size(); i++) {
-            List<TaskItem> pool = new ArrayList<>(task.val());
-            pool.add(items.get(i)); // the query is never its own example
-            List<TaskItem> examples = TaskVectors.examplesFor(pool, pool.size() - 1, config.nExamples(),
-                    seed * 7919L + i);
+            List<TaskItem> examples = promptExamples(task, i, config.nExamples(), seed,
+                    config.procedure().promptExamples());
+            drawn.put(items.get(i).input(), examples.stream().map(TaskItem::input).toList());
             Prompt p = IclPrompts.build(examples, c.examples, items.get(i), c.query, it -> cx.image(task, it), cx.style);
             String prediction = Predictor.predict(cx, p, null, 0, config.maxNewTokens());
             results.predictions++;

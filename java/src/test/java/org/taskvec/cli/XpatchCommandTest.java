@@ -103,6 +103,75 @@ class XpatchCommandTest {
     }
 
     @Test
+    void theProcedureIsTheOfficialCodesUnlessFlagsAskForTheEarlierOne(@TempDir Path out) throws Exception {
+        String[] common = {"xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--tasks", "food-color", "--conditions", "text-examples-prompt",
+                "--layer", "1", "--seeds", "1", "--examples", "2", "--max-test", "2", "--lens-prompts", "0",
+                "--threads", String.valueOf(TestModels.threads())};
+        org.taskvec.tasks.TaskData task = org.taskvec.tasks.TaskLoader.builtin("food-color");
+        java.util.Set<String> test = new java.util.HashSet<>(task.test().stream().map(t -> t.input()).toList());
+        java.util.Set<String> val = new java.util.HashSet<>(task.val().stream().map(t -> t.input()).toList());
+
+        Path official = out.resolve("official");
+        CliTest.Run r = CliTest.run(concat(common, "--out", official.toString()));
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(official.resolve("results.json").toFile());
+        JsonNode proc = j.get("config").get("procedure");
+        assertEquals("mean", proc.get("sweep_seeds").asText());
+        assertEquals("test", proc.get("prompt_examples_from").asText());
+        assertFalse(proc.get("scan_case_sensitive").asBoolean());
+        assertEquals("after-colon", proc.get("lens_tokens").asText());
+        assertTrue(proc.get("official").asBoolean());
+        JsonNode drawn = j.get("prompt_examples").get("food-color").get("1");
+        assertEquals(2, drawn.size());
+        drawn.fields().forEachRemaining(e -> e.getValue().forEach(x -> {
+            assertTrue(test.contains(x.asText()), x.asText());
+            assertNotEquals(e.getKey(), x.asText());
+        }));
+        String report = Files.readString(official.resolve("report.md"));
+        assertTrue(report.contains("Procedure (the official code's throughout)"), report);
+        assertTrue(report.contains("other test items, never the query, drawn per seed (official; "
+                + "`--prompt-examples-from test`)"), report);
+
+        Path earlier = out.resolve("earlier");
+        r = CliTest.run(concat(common, "--sweep-seeds", "first", "--prompt-examples-from", "val",
+                "--scan-case-sensitive", "--lens-tokens", "bare", "--out", earlier.toString()));
+        assertEquals(0, r.code(), r.err());
+        j = new ObjectMapper().readTree(earlier.resolve("results.json").toFile());
+        proc = j.get("config").get("procedure");
+        assertEquals("first", proc.get("sweep_seeds").asText());
+        assertEquals("val", proc.get("prompt_examples_from").asText());
+        assertTrue(proc.get("scan_case_sensitive").asBoolean());
+        assertEquals("bare", proc.get("lens_tokens").asText());
+        assertFalse(proc.get("official").asBoolean());
+        j.get("prompt_examples").get("food-color").get("1").forEach(ex -> ex.forEach(x ->
+                assertTrue(val.contains(x.asText()), x.asText())));
+        report = Files.readString(earlier.resolve("report.md"));
+        assertTrue(report.contains("Procedure (differs from the official code where marked)"), report);
+        assertTrue(report.contains("the first seed's vector only, seed 1 (deviation; `--sweep-seeds first`)"), report);
+        assertTrue(report.contains("validation items, drawn per seed (deviation; `--prompt-examples-from val`)"),
+                report);
+        assertTrue(report.contains("case-sensitive (deviation; `--scan-case-sensitive`)"), report);
+        assertTrue(report.contains("`--lens-tokens bare`"), report);
+
+        CliTest.Run bad = CliTest.run(concat(common, "--sweep-seeds", "all", "--out", out.toString()));
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("--sweep-seeds must be one of [mean, first], not 'all'"), bad.err());
+        bad = CliTest.run(concat(common, "--prompt-examples-from", "train", "--out", out.toString()));
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("--prompt-examples-from must be one of [test, val], not 'train'"), bad.err());
+        bad = CliTest.run(concat(common, "--lens-tokens", "space", "--out", out.toString()));
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("--lens-tokens must be one of [after-colon, bare], not 'space'"), bad.err());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void badSettingsAreOneLineErrors(@TempDir Path out) {
         CliTest.Run r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
                 TestModels.tinyProjector().toString(), "--conditions", "telepathy", "--out", out.toString());
