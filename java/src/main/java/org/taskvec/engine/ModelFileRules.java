@@ -13,8 +13,9 @@ import org.taskvec.gguf.GgufValue;
 /**
  * Metadata values of a language model that llama.cpp trusts without checking (it aborts or asserts on them, which
  * kills the JVM), checked in Java before a file reaches it. Found by the bad-input corpus and the GGUF fuzzer:
- * a layer count of 0 or past llama.cpp's limit, a layer count that does not match the blocks the file holds, and a
- * vocabulary with a token text twice.
+ * a layer count of 0 or past llama.cpp's limit, a layer count that does not match the blocks the file holds, a
+ * vocabulary with a token text twice, a norm epsilon that is negative or not a number (ggml asserts), and a RoPE
+ * frequency base of 0 or NaN (the model decodes to NaN logits).
  */
 final class ModelFileRules {
     /** llama.cpp's LLAMA_MAX_LAYERS. */
@@ -44,7 +45,35 @@ final class ModelFileRules {
                         + " but the file holds tensors of " + blocks + " blocks");
             }
         }
+        // ggml_rms_norm / ggml_norm assert eps >= 0 (an abort, which NaN fails too)
+        for (String key : new String[] {arch + ".attention.layer_norm_rms_epsilon",
+                arch + ".attention.layer_norm_epsilon"}) {
+            f.get(key).ifPresent(v -> {
+                double eps = number(f, key, v);
+                if (!(eps >= 0 && eps < Double.POSITIVE_INFINITY)) {
+                    throw new InvalidModelFileException(f.path() + ": " + key + " = " + eps
+                            + " is not a finite number >= 0");
+                }
+            });
+        }
+        // RoPE's angles are position * base^(-2i/d): a base of 0 or NaN makes them infinite or NaN, and every
+        // logit NaN (the model loads and decodes garbage)
+        f.get(arch + ".rope.freq_base").ifPresent(v -> {
+            double base = number(f, arch + ".rope.freq_base", v);
+            if (!(base > 0 && base < Double.POSITIVE_INFINITY)) {
+                throw new InvalidModelFileException(f.path() + ": " + arch + ".rope.freq_base = " + base
+                        + " is not a positive finite number");
+            }
+        });
         f.get("tokenizer.ggml.tokens").ifPresent(v -> uniqueTokens(f, v));
+    }
+
+    private static double number(GgufFile f, String key, GgufValue v) {
+        try {
+            return v.asDouble();
+        } catch (IllegalStateException e) {
+            throw new InvalidModelFileException(f.path() + ": " + key + " is a " + v.type() + ", not a number");
+        }
     }
 
     private static long integer(GgufFile f, String key, GgufValue v) {

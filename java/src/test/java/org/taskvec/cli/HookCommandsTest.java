@@ -6,12 +6,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.taskvec.TestModels;
+import org.taskvec.testing.ChildProcess;
 import org.taskvec.vectors.Npy;
 import org.taskvec.vectors.VectorFiles;
 import org.taskvec.vectors.VectorSet;
@@ -33,23 +36,52 @@ class HookCommandsTest {
         assertEquals(1, meta.get("layers").get(0).asInt());
         assertEquals(":", meta.get("tokens").get(2).get("text").asText());
         assertEquals(64, meta.get("model").get("embedding_size").asInt());
-
-        // an independent numpy forward pass of the same GGUF file agrees (needs python3 with numpy)
-        Assumptions.assumeTrue(hasNumpy(), "python3 with numpy is not installed");
-        Process p = new ProcessBuilder("python3", Path.of("src/test/python/check_capture.py").toString(),
-                TestModels.tinyModel().toString(), out.toString(), "1e-5").redirectErrorStream(true).start();
-        String log = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS));
-        assertEquals(0, p.exitValue(), log);
-        assertTrue(log.contains("worst"), log);
     }
 
-    static boolean hasNumpy() {
+    /**
+     * Whether the numpy cross-check must run: {@code -Dtaskvec.require.numpy=true} (CI sets it) makes a missing
+     * python3 or numpy a failure; without it the check is skipped, visibly (a skipped test and a line on stderr).
+     */
+    static final boolean REQUIRE_NUMPY = Boolean.getBoolean("taskvec.require.numpy");
+    /** The Python interpreter of the cross-check ({@code -Dtaskvec.python}, default python3). */
+    static final String PYTHON = System.getProperty("taskvec.python", "python3");
+
+    /** An independent numpy forward pass of the same GGUF file agrees with the captured residual stream. */
+    @Test
+    void captureAgreesWithAnIndependentNumpyForwardPass(@TempDir Path tmp) throws Exception {
+        String missing = numpyMissing();
+        if (missing != null) {
+            if (REQUIRE_NUMPY) {
+                fail("the numpy cross-check is required here (-Dtaskvec.require.numpy=true) but " + missing);
+            }
+            System.err.println("SKIPPED HookCommandsTest numpy cross-check: " + missing
+                    + " (with -Dtaskvec.require.numpy=true, as in CI, this fails)");
+            Assumptions.abort("numpy cross-check skipped: " + missing);
+        }
+        Path out = tmp.resolve("acts.npy");
+        CliTest.Run r = CliTest.run("capture", "--model", TestModels.tinyModel().toString(), "--prompt", PROMPT,
+                "--layers", "1-3", "--positions", "all", "--kv-type", "f32", "--flash-attn", "off", "--out",
+                out.toString(), "--threads", String.valueOf(TestModels.threads()));
+        assertEquals(0, r.code(), r.err());
+        ChildProcess.Result check = ChildProcess.of("HookCommandsTest/check_capture", PYTHON,
+                Path.of("src/test/python/check_capture.py").toString(), TestModels.tinyModel().toString(),
+                out.toString(), "1e-5").timeout(Duration.ofSeconds(120)).run().assertExit(0);
+        List<String> lines = check.stdoutLines();
+        assertEquals(4, lines.size(), check.describe());
+        for (int l = 1; l <= 3; l++) {
+            assertTrue(lines.get(l - 1).startsWith("layer " + l + ": max relative error "), check.describe());
+        }
+        assertTrue(lines.get(3).startsWith("worst ") && lines.get(3).endsWith(" (tolerance 1e-05)"), check.describe());
+    }
+
+    /** null when python3 with numpy runs; else what is missing. */
+    static String numpyMissing() {
         try {
-            Process p = new ProcessBuilder("python3", "-c", "import numpy").start();
-            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (Exception e) {
-            return false;
+            ChildProcess.Result r = ChildProcess.of("HookCommandsTest/has-numpy", PYTHON, "-c",
+                    "import numpy; print(numpy.__version__)").timeout(Duration.ofSeconds(60)).run();
+            return r.exitCode() == 0 ? null : PYTHON + " cannot import numpy: " + r.stderr().strip();
+        } catch (java.io.UncheckedIOException e) {
+            return PYTHON + " does not run: " + e.getCause().getMessage();
         }
     }
 
@@ -93,12 +125,44 @@ class HookCommandsTest {
                 "--threads", String.valueOf(TestModels.threads()), "--json", json.toString());
         assertEquals(0, r.code(), r.err());
         JsonNode j = new ObjectMapper().readTree(json.toFile());
-        assertEquals(8, j.get("results").size());
+        // every operation, with the baseline its speed is compared with (none for the baselines themselves)
+        Map<String, String> baselines = new LinkedHashMap<>();
         for (JsonNode o : j.get("results")) {
-            assertTrue(o.get("median_ms").asDouble() > 0, o.toString());
-            if (o.has("baseline") && !o.get("baseline").asText().equals(o.get("operation").asText())) {
-                assertTrue(o.get("speed_ratio_min").asDouble() <= o.get("speed_ratio_median").asDouble());
-                assertTrue(o.get("speed_ratio_median").asDouble() <= o.get("speed_ratio_max").asDouble());
+            baselines.put(o.get("operation").asText(), o.path("baseline").asText(""));
+        }
+        Map<String, String> want = new LinkedHashMap<>();
+        want.put("prompt", "");
+        want.put("prompt + capture 1 layer", "prompt");
+        want.put("prompt + capture all layers", "prompt");
+        want.put("prompt + patch 1 layer", "prompt");
+        want.put("decode, C++ loop", "");
+        want.put("decode", "decode, C++ loop");
+        want.put("decode, hook-free session", "decode");
+        want.put("image prompt (encode + decode)", "");
+        assertEquals(want, baselines);
+        Double promptTokens = null;
+        for (JsonNode o : j.get("results")) {
+            String op = o.get("operation").asText();
+            double median = o.get("median_ms").asDouble();
+            assertTrue(median > 0, o.toString());
+            if (op.startsWith("decode")) { // speed: the 4 generated tokens over the median time
+                assertEquals(4 / (median / 1000), o.get("tokens_per_second").asDouble(), 1e-9 * (4000 / median));
+            } else if (op.startsWith("prompt")) { // the same prompt for all: the same token count
+                double tokens = o.get("tokens_per_second").asDouble() * median / 1000;
+                assertEquals(Math.rint(tokens), tokens, 1e-6, o.toString());
+                assertTrue(Math.rint(tokens) >= 24, "the prompt holds at least --prompt-tokens tokens: " + o);
+                promptTokens = promptTokens == null ? tokens : promptTokens;
+                assertEquals(promptTokens, tokens, 1e-6, o.toString());
+            } else {
+                assertFalse(o.has("tokens_per_second"), o.toString());
+            }
+            if (!want.get(op).isEmpty()) {
+                // two rounds: the median of the two rounds' speed ratios is their mean
+                double min = o.get("speed_ratio_min").asDouble();
+                double max = o.get("speed_ratio_max").asDouble();
+                assertEquals((min + max) / 2, o.get("speed_ratio_median").asDouble(), 1e-12 * max, o.toString());
+            } else {
+                assertFalse(o.has("speed_ratio_median"), o.toString());
             }
         }
         assertTrue(r.out().contains("prompt + patch 1 layer"), r.out());
@@ -127,9 +191,14 @@ class HookCommandsTest {
         assertTrue(parts <= j.get("phases_ms").get("total").asDouble() + 1e-6);
         assertEquals(5, j.get("step_median_ms").size());
         assertEquals(2, j.get("first_answers").size());
-        // "Q:" + image tokens + "\nA:" with BOS
-        int imageTokens = j.get("query_tokens").asInt() - 6;
-        assertTrue(imageTokens > 0, j.toString());
+        // "Q:" + image + "\nA:" with BOS: the layout of such a query, its image a 4x4 grid of 8-pixel patches
+        try (org.taskvec.engine.Model m = TestModels.loadTinyWithProjector();
+             org.taskvec.engine.Session s = m.newSession(org.taskvec.engine.SessionParams.defaults())) {
+            int[] layout = s.layout(org.taskvec.engine.Prompt.withImages("Q:" + org.taskvec.engine.Prompt.MEDIA_MARKER
+                    + "\nA:", List.of(org.taskvec.engine.Image.ofRgb(48, 48, new byte[48 * 48 * 3]))));
+            assertEquals(16, java.util.Arrays.stream(layout).filter(t -> t < 0).count());
+            assertEquals(layout.length, j.get("query_tokens").asInt(), j.toString());
+        }
         assertTrue(r.out().contains("sweep"), r.out());
     }
 

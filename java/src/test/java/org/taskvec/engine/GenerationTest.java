@@ -110,7 +110,12 @@ class GenerationTest {
             // stop at the 4th token
             Generation byToken = s.generate(PROMPT, GenerationParams.greedy(12).withStopTokens(List.of(t[3])));
             assertEquals(Generation.StopReason.STOP_TOKEN, byToken.stopReason());
-            assertTrue(byToken.tokens().length <= 4);
+            // it ends at the first occurrence of that token (the 4th, or earlier if it came before), which it keeps
+            int first = 0;
+            while (t[first] != t[3]) {
+                first++;
+            }
+            assertArrayEquals(java.util.Arrays.copyOf(t, first + 1), byToken.tokens());
             // stop at the text of the 3rd token: the result is cut before it
             String piece = model.tokenText(t[2]).strip();
             assertFalse(piece.isEmpty(), "the fixed model's 3rd token has visible text");
@@ -141,7 +146,8 @@ class GenerationTest {
             Generation g = s.generate(PROMPT, GenerationParams.greedy(12).withStopStrings(List.of(spanning)));
             assertEquals(Generation.StopReason.STOP_STRING, g.stopReason());
             assertEquals(full.text().substring(0, full.text().indexOf(spanning)), g.text());
-            assertTrue(g.tokens().length <= 6);
+            // the text holds the stop string once token 6 is out: six tokens, the plain run's first six
+            assertArrayEquals(java.util.Arrays.copyOf(t, 6), g.tokens());
         }
     }
 }

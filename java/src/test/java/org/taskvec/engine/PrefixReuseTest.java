@@ -40,11 +40,20 @@ class PrefixReuseTest {
             fresh = s.logits();
         }
         try (Session s = session()) {
+            int[] a = s.layout(first);
+            int[] b = s.layout(second);
+            int common = 0;
+            while (common < Math.min(a.length, b.length) && a[common] == b[common]) {
+                common++;
+            }
+            int shared = model.tokenize(EXAMPLES + "Q:", true).length;
+            assertTrue(common >= shared - 1 && common < b.length, "common prefix " + common + ", shared " + shared);
             s.evaluate(first);
             Session.Evaluation e = s.evaluate(second);
-            int shared = model.tokenize(EXAMPLES + "Q:", true).length;
-            assertTrue(e.reusedPositions() >= shared - 1 && e.reusedPositions() < e.positions(),
-                    "reused " + e.reusedPositions() + " of " + e.positions() + ", shared prefix " + shared);
+            // exactly the positions the two prompts share (the last position is always evaluated afresh)
+            assertEquals(b.length, e.positions());
+            assertEquals(Math.min(common, b.length - 1), e.reusedPositions(),
+                    "reused " + e.reusedPositions() + " of " + e.positions() + ", shared prefix " + common);
             float[] reused = s.logits();
             assertTrue(maxRelDiff(fresh, reused) < 1e-4, "reuse equals re-evaluation: " + maxRelDiff(fresh, reused));
 

@@ -23,7 +23,7 @@ final class BadInputCorpus {
     /** Field positions of a GGUF header, found by walking it. */
     record Fields(List<Integer> keyLengths, List<Integer> valueTypes, List<Integer> stringValues, int tokensArrayCount,
                   List<Integer> nDims, List<Integer> dim0, List<Integer> tensorTypes, List<Integer> offsets,
-                  List<int[]> scalarValues, int headerEnd) {
+                  List<int[]> scalarValues, int headerEnd, List<String> tensorNames) {
         /** The 4-byte fields mutations change: tensor dimension counts, metadata value types, tensor types. */
         List<Integer> int32Fields() {
             List<Integer> all = new ArrayList<>(nDims);
@@ -57,6 +57,7 @@ final class BadInputCorpus {
         List<Integer> keyLen = new ArrayList<>(), vtype = new ArrayList<>(), strVal = new ArrayList<>();
         List<Integer> nd = new ArrayList<>(), d0 = new ArrayList<>(), tt = new ArrayList<>(), off = new ArrayList<>();
         List<int[]> scalars = new ArrayList<>(); // {offset, value type} of each scalar metadata value
+        List<String> names = new ArrayList<>();
         int tokensCount = -1;
         for (long i = 0; i < nKv; i++) {
             keyLen.add(p);
@@ -85,6 +86,7 @@ final class BadInputCorpus {
             }
         }
         for (long i = 0; i < nTensors; i++) {
+            names.add(new String(b, p + 8, (int) buf.getLong(p), StandardCharsets.UTF_8));
             p += 8 + (int) buf.getLong(p);
             nd.add(p);
             int n = buf.getInt(p);
@@ -96,7 +98,7 @@ final class BadInputCorpus {
             off.add(p);
             p += 8;
         }
-        return new Fields(keyLen, vtype, strVal, tokensCount, nd, d0, tt, off, scalars, p);
+        return new Fields(keyLen, vtype, strVal, tokensCount, nd, d0, tt, off, scalars, p, names);
     }
 
     static int size(int type) {
@@ -166,7 +168,7 @@ final class BadInputCorpus {
             cases.add(c("tensor count " + count, "model", write(dir, "tc" + (n++) + ".gguf", patchLong(m, 8, count)),
                     bad, count < 0 ? "absurd" : "tensor count"));
             cases.add(c("metadata count " + count, "model", write(dir, "kc" + (n++) + ".gguf", patchLong(m, 16, count)),
-                    bad, count < 0 ? "absurd" : count == 1_000_000 ? "" : "metadata count"));
+                    bad, count < 0 ? "absurd" : count == 1_000_000 ? "length of metadata key 25" : "metadata count"));
         }
         for (int k = 0; k < Math.min(8, f.keyLengths().size()); k++) {
             cases.add(c("key " + k + " length past the end", "model",
@@ -205,11 +207,20 @@ final class BadInputCorpus {
             if (!key.startsWith("llama.") && !key.startsWith("tokenizer.")) {
                 continue;
             }
-            for (long v : new long[] {0, 1, 3, ALL_ONES, 1L << 30}) {
-                cases.add(c(key + " = " + (v == ALL_ONES ? "all ones" : v), "model",
-                        write(dir, "kv" + (n++) + ".gguf", withScalar(m, sv, v)), TYPED, ""));
+            for (long v : MODEL_VALUES) {
+                Path p = write(dir, "kv" + (n++) + ".gguf", withScalar(m, sv, v));
+                String[] want = modelValueOutcome(key, v, p);
+                cases.add(c(key + " = " + (v == ALL_ONES ? "all ones" : v), "model", p, want[0], want[1]));
             }
         }
+        // norm epsilons ggml asserts on (eps >= 0: an abort) and RoPE bases that make every logit NaN: refused
+        int[] eps = scalar(m, f, "llama.attention.layer_norm_rms_epsilon");
+        cases.add(c("llama.attention.layer_norm_rms_epsilon = -1e-5 (ggml asserts eps >= 0)", "model",
+                write(dir, "eps-negative.gguf", withFloat(m, eps, -1e-5f)), bad,
+                "llama.attention.layer_norm_rms_epsilon = " + (double) -1e-5f + " is not a finite number >= 0"));
+        int[] base = scalar(m, f, "llama.rope.freq_base");
+        cases.add(c("llama.rope.freq_base = -10000 (NaN angles)", "model", write(dir, "rope-negative.gguf",
+                withFloat(m, base, -10000f)), bad, "llama.rope.freq_base = -10000.0 is not a positive finite number"));
         // a vocabulary entry changed into another one: duplicate tokens
         cases.add(c("vocabulary with a duplicate token", "model", write(dir, "dup.gguf", duplicateToken(m, f)), bad,
                 "duplicate"));
@@ -237,9 +248,11 @@ final class BadInputCorpus {
             if (!key.startsWith("clip.")) {
                 continue;
             }
-            for (long v : new long[] {0, 1, 7, ALL_ONES, 1L << 30}) {
-                cases.add(c("projector " + key + " = " + (v == ALL_ONES ? "all ones" : v), "projector",
-                        write(dir, "pkv" + (n++) + ".gguf", withScalar(pj, sv, v)), TYPED, ""));
+            for (long v : PROJECTOR_VALUES) {
+                Path p = write(dir, "pkv" + (n++) + ".gguf", withScalar(pj, sv, v));
+                String[] want = projectorValueOutcome(key, v, p);
+                cases.add(c("projector " + key + " = " + (v == ALL_ONES ? "all ones" : v), "projector", p, want[0],
+                        want[1]));
             }
         }
         // a metadata value stored with another type than the loader's typed getter reads (it asserted)
@@ -248,16 +261,20 @@ final class BadInputCorpus {
             int other = sv[1] == 4 ? 5 : 4; // UINT32 <-> INT32: the same size, so the file stays well-formed
             if (size(sv[1]) == 4) {
                 cases.add(c("projector " + key + " stored as type " + other, "projector", write(dir, "pvt" + (n++)
-                        + ".gguf", patchInt(pj, sv[0] - 4, other)), key.startsWith("clip.") ? bad : TYPED,
-                        key.startsWith("clip.") ? "stored as" : ""));
+                        + ".gguf", patchInt(pj, sv[0] - 4, other)), key.startsWith("clip.") ? bad : "OK",
+                        key.startsWith("clip.") ? key + " is stored as " + GGUF_TYPES[other]
+                                + "; the vision loader reads it as " + GGUF_TYPES[sv[1]] : ""));
             }
         }
         // a tensor's first dimension changed to one that still fits the file (the graph asserted on shapes)
         for (int k = 0; k < pf.dim0().size(); k++) {
             long d0 = readLong(pj, pf.dim0().get(k));
             if (d0 > 1) {
+                String name = pf.tensorNames().get(k);
                 cases.add(c("projector tensor " + k + " dimension 0 halved", "projector", write(dir, "pd" + k
-                        + ".gguf", patchLong(pj, pf.dim0().get(k), d0 / 2)), TYPED, ""));
+                        + ".gguf", patchLong(pj, pf.dim0().get(k), d0 / 2)), bad, name.equals("v.patch_embd.weight")
+                        ? "but v.patch_embd.weight has " + d0 / 2 + "-pixel patches"
+                        : name + " has the shape [" + d0 / 2));
             }
         }
         int mm2b = indexOf(pj, "mm.2.bias".getBytes(StandardCharsets.US_ASCII)) + 9 + 4; // its first dimension
@@ -299,8 +316,9 @@ final class BadInputCorpus {
         int idatEnd = idat + 4 + ByteBuffer.wrap(pngBytes, idat - 4, 4).getInt();
         for (int k = 1; k <= 8; k++) {
             int at = pngBytes.length * k / 9;
-            cases.add(c("image truncated at " + at + " of " + pngBytes.length, "image", write(dir, "icut-" + at + ".png",
-                    Arrays.copyOf(pngBytes, at)), at >= idatEnd ? "OK" : "ImageFormatException", ""));
+            Path p = write(dir, "icut-" + at + ".png", Arrays.copyOf(pngBytes, at));
+            cases.add(c("image truncated at " + at + " of " + pngBytes.length, "image", p,
+                    at >= idatEnd ? "OK" : "ImageFormatException", at >= idatEnd ? "" : "cannot decode image " + p));
         }
         cases.add(c("image 20000x20000", "image", write(dir, "huge.png", org.taskvec.TestImages.pngHeader(20000, 20000)),
                 "ImageFormatException", "20000x20000"));
@@ -329,8 +347,9 @@ final class BadInputCorpus {
         byte[] cmykBytes = Files.readAllBytes(adobeCmyk);
         for (int k = 1; k <= 3; k++) {
             int at = cmykBytes.length * k / 4;
-            cases.add(c("image CMYK JPEG truncated at " + at, "image", write(dir, "cmykcut-" + at + ".jpg",
-                    Arrays.copyOf(cmykBytes, at)), "ImageFormatException", ""));
+            Path p = write(dir, "cmykcut-" + at + ".jpg", Arrays.copyOf(cmykBytes, at));
+            cases.add(c("image CMYK JPEG truncated at " + at, "image", p, "ImageFormatException",
+                    "image " + p + " is truncated or corrupt"));
         }
         // hooks
         String inv = "InvalidInputException";
@@ -342,8 +361,14 @@ final class BadInputCorpus {
             cases.add(new BadInputCase("hook layer " + layer, "hook", "blocks." + layer + ".resid_post|last|", inv,
                     layer < 0 ? "valid:" : "out of range"));
         }
-        for (String pos : new String[] {"500", "-500", "image:0", "token:zebra:0", "3,999"}) {
-            cases.add(new BadInputCase("hook position " + pos, "hook", "blocks.1.resid_post|" + pos + "|", inv, ""));
+        String[][] positions = {{"500", "position 500 is out of range: the prompt has 9 positions"},
+                {"-500", "position -500 is out of range: the prompt has 9 positions"},
+                {"image:0", "the prompt has no image 0"},
+                {"token:zebra:0", "the prompt has 0 tokens 'zebra'; occurrence 0 does not exist"},
+                {"3,999", "position 999 is out of range: the prompt has 9 positions"}};
+        for (String[] pos : positions) {
+            cases.add(new BadInputCase("hook position " + pos[0], "hook", "blocks.1.resid_post|" + pos[0] + "|", inv,
+                    pos[1]));
         }
         for (int len : new int[] {0, 1, 63, 65, 128, 4096}) {
             cases.add(new BadInputCase("vector length " + len, "hook", "blocks.1.resid_post|last|" + len, inv,
@@ -373,6 +398,162 @@ final class BadInputCorpus {
         cases.add(new BadInputCase("two sessions of one model on two threads (valid)", "threads", "sessions", "OK",
                 ""));
         return cases;
+    }
+
+    /**
+     * The number of cases {@link #generate} makes, counted from its loops and the fields of the two files (an
+     * independent count: a case added, dropped or made conditional changes one and not the other).
+     */
+    static int expectedSize(Path model, Path projector) throws IOException {
+        byte[] m = Files.readAllBytes(model);
+        Fields f = walk(m);
+        long modelValues = f.scalarValues().stream().map(sv -> keyAt(m, f, sv[0]))
+                .filter(k -> k.startsWith("llama.") || k.startsWith("tokenizer.")).count();
+        int modelCases = 60 // truncations
+                + 5 + 4 // versions, magics
+                + 2 * 4 // tensor and metadata counts
+                + 2 * Math.min(8, f.keyLengths().size()) // key lengths, value types
+                + Math.min(3, f.stringValues().size()) + 1 // string values, the vocabulary's count
+                + 8 * Math.min(12, f.nDims().size()) // 8 per tensor
+                + MODEL_VALUES.length * (int) modelValues + 2 // metadata values; epsilon and RoPE base
+                + 3 // duplicate tokens (2), overlapping tensors
+                + 5; // missing, a folder, a projector, two text files
+        byte[] pj = Files.readAllBytes(projector);
+        Fields pf = walk(pj);
+        long clipValues = pf.scalarValues().stream().filter(sv -> keyAt(pj, pf, sv[0]).startsWith("clip.")).count();
+        long fourBytes = pf.scalarValues().stream().filter(sv -> size(sv[1]) == 4).count();
+        long halvable = pf.dim0().stream().filter(at -> readLong(pj, at) > 1).count();
+        int projectorCases = 3 // another width, a model, missing
+                + PROJECTOR_VALUES.length * (int) clipValues + (int) fourBytes + (int) halvable
+                + 1 + 5 + 10; // mm.2.bias length, tensors renamed away, truncations
+        int imageCases = 3 + 8 + 2 + 4 + 4 + 3; // empty/text/missing, PNG cuts, huge, valid, JPEG and CMYK cuts
+        int sessionCases = 6 + 5 + 5 + 6 // hook points, layers, positions, vector lengths
+                + 3 + 2 + 4 // prompts, generations, tokens
+                + 5 + 5 + 1 + 1; // after close, second thread, close from a second thread, two sessions
+        return modelCases + projectorCases + imageCases + sessionCases;
+    }
+
+    /** The values every scalar llama.* and tokenizer.* metadata entry of the model is set to, one case each. */
+    static final long[] MODEL_VALUES = {0, 1, 3, ALL_ONES, 1L << 30};
+    /** The values every scalar clip.* metadata entry of the projector is set to, one case each. */
+    static final long[] PROJECTOR_VALUES = {0, 1, 7, ALL_ONES, 1L << 30};
+    /** GGUF value type names by id. */
+    static final String[] GGUF_TYPES = {"UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL",
+            "STRING", "ARRAY", "UINT64", "INT64", "FLOAT64"};
+
+    /**
+     * What loading and decoding the tiny model with key set to v gives (as {@link #withScalar} stores v): {type,
+     * message fragment}. Every scalar key of the tiny model is listed; a new key needs its expected outcome here.
+     * The tiny model: width 64, 4 heads of 16 (RoPE over 16), 2 KV heads, feed-forward 128, 4 blocks of 9 tensors
+     * and 3 others.
+     */
+    static String[] modelValueOutcome(String key, long v, Path file) {
+        long u32 = v & 0xFFFFFFFFL;
+        String bad = "InvalidModelFileException";
+        String load = "ModelLoadException";
+        return switch (key) {
+            case "llama.context_length", "llama.vocab_size", "tokenizer.ggml.bos_token_id",
+                    "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id" -> new String[] {"OK", ""};
+            case "llama.embedding_length" -> new String[] {load, "invalid n_rot: 16, expected " + u32 / 4};
+            case "llama.block_count" -> u32 < 1 || u32 > 512
+                    ? new String[] {bad, file + ": llama.block_count = " + u32 + " is outside 1..512"}
+                    : new String[] {load, "done_getting_tensors: wrong number of tensors; expected 39, got "
+                            + (3 + 9 * u32)};
+            case "llama.feed_forward_length" -> new String[] {load, "check_tensor_dims: tensor 'blk.0.ffn_gate.weight' "
+                    + "has wrong shape; expected     64, " + String.format("%6d", u32)};
+            case "llama.attention.head_count" -> u32 == 0
+                    ? new String[] {load, "check_tensor_dims: tensor 'blk.0.attn_q.weight' has wrong shape"}
+                    : new String[] {load, "invalid n_rot: 16, expected " + 64 / u32};
+            case "llama.attention.head_count_kv" -> new String[] {load, "check_tensor_dims: tensor "
+                    + "'blk.0.attn_k.weight' has wrong shape; expected     64, " + String.format("%6d",
+                    (16 * u32) & 0xFFFFFFFFL)};
+            case "llama.rope.dimension_count" -> new String[] {load, "invalid n_rot: " + u32 + ", expected 16"};
+            case "llama.rope.freq_base" -> v == 0 || v == ALL_ONES
+                    ? new String[] {bad, file + ": llama.rope.freq_base = " + (v == 0 ? "0.0" : "NaN")
+                            + " is not a positive finite number"}
+                    : new String[] {"OK", ""};
+            case "llama.attention.layer_norm_rms_epsilon" -> v == ALL_ONES
+                    ? new String[] {bad, file + ": llama.attention.layer_norm_rms_epsilon = NaN is not a finite "
+                            + "number >= 0"}
+                    : new String[] {"OK", ""};
+            case "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token" -> (v & 0xFF) > 1
+                    ? new String[] {bad, "metadata " + key + " is a BOOL with value " + (v & 0xFF)}
+                    : new String[] {"OK", ""};
+            default -> throw new IllegalStateException("no expected outcome for the model's " + key);
+        };
+    }
+
+    /**
+     * What loading the tiny projector with key set to v and encoding an image gives: {type, message fragment}.
+     * Every scalar clip.* key of the tiny projector is listed. The tiny projector: 32-pixel images, 8-pixel
+     * patches, width 32, 2 heads, 2 blocks, output width 64 (the tiny model's).
+     */
+    static String[] projectorValueOutcome(String key, long v, Path file) {
+        long u32 = v & 0xFFFFFFFFL;
+        String bad = "InvalidModelFileException";
+        String prefix = "projector " + file + ": " + key + " = ";
+        if (key.startsWith("clip.has_") || key.startsWith("clip.use_")) {
+            long b = v & 0xFF;
+            if (b > 1) {
+                return new String[] {bad, "metadata " + key + " is a BOOL with value " + b};
+            }
+            return key.equals("clip.has_vision_encoder") && b == 0
+                    ? new String[] {"ProjectorMismatchException", "Failed to load CLIP model from " + file}
+                    : new String[] {"OK", ""};
+        }
+        return switch (key) {
+            case "clip.vision.image_size" -> u32 < 1 || u32 > 16384
+                    ? new String[] {bad, prefix + u32 + " is outside 1..16384"}
+                    : u32 < 8 ? new String[] {bad, prefix + u32 + " is smaller than the patch size 8"}
+                    : u32 != 32 ? new String[] {bad, "projector " + file + ": clip.vision.image_size " + u32
+                            + " / patch_size 8 gives " + ((u32 / 8) * (u32 / 8) + 1) + " positions"}
+                    : new String[] {"OK", ""};
+            case "clip.vision.patch_size" -> u32 < 1 || u32 > 16384
+                    ? new String[] {bad, prefix + u32 + " is outside 1..16384"}
+                    : u32 > 32 ? new String[] {bad, "projector " + file + ": clip.vision.image_size = 32 is smaller "
+                            + "than the patch size " + u32}
+                    : u32 != 8 ? new String[] {bad, prefix + u32 + " but v.patch_embd.weight has 8-pixel patches"}
+                    : new String[] {"OK", ""};
+            case "clip.vision.embedding_length" -> u32 < 1 || u32 > 1 << 20
+                    ? new String[] {bad, prefix + u32 + " is outside 1..1048576"}
+                    : u32 % 2 != 0 ? new String[] {bad, prefix + u32 + " is not a multiple of the head count 2"}
+                    : u32 != 32 ? new String[] {bad, prefix + u32 + " but v.patch_embd.weight makes vectors of 32"}
+                    : new String[] {"OK", ""};
+            case "clip.vision.feed_forward_length" -> u32 > Integer.MAX_VALUE
+                    ? new String[] {"ProjectorMismatchException", "get_u32: value " + u32
+                            + " for key 'clip.vision.feed_forward_length' exceeds INT32_MAX"}
+                    : new String[] {"OK", ""};
+            case "clip.vision.projection_dim" -> u32 == 64 ? new String[] {"OK", ""}
+                    : new String[] {"ProjectorMismatchException", "projector " + file + " outputs vectors of width "
+                            + u32 + " but the model's embedding width is 64"};
+            case "clip.vision.block_count" -> u32 < 1 || u32 > 1024
+                    ? new String[] {bad, prefix + u32 + " is outside 1..1024"}
+                    : u32 > 2 ? new String[] {bad, "projector " + file + ": the vision encoder lacks "
+                            + 8 * (u32 - 2) + " weight tensor(s): v.blk.2.attn_q.weight"}
+                    : new String[] {"OK", ""};
+            case "clip.vision.attention.head_count" -> u32 < 1 || u32 > 1 << 16
+                    ? new String[] {bad, prefix + u32 + " is outside 1..65536"}
+                    : 32 % u32 != 0 ? new String[] {bad, "projector " + file + ": clip.vision.embedding_length = 32 "
+                            + "is not a multiple of the head count " + u32}
+                    : new String[] {"OK", ""};
+            case "clip.vision.attention.layer_norm_epsilon" -> new String[] {bad, prefix + (v == ALL_ONES ? "NaN"
+                    : String.valueOf((double) (float) v)) + " is not a small positive number"};
+            default -> throw new IllegalStateException("no expected outcome for the projector's " + key);
+        };
+    }
+
+    /** The {offset, value type} of a scalar metadata value. */
+    static int[] scalar(byte[] b, Fields f, String key) {
+        return f.scalarValues().stream().filter(sv -> keyAt(b, f, sv[0]).equals(key)).findFirst()
+                .orElseThrow(() -> new IllegalStateException("no scalar " + key));
+    }
+
+    /** The file with one FLOAT32 metadata value set to x. */
+    static byte[] withFloat(byte[] b, int[] sv, float x) {
+        if (sv[1] != 6) {
+            throw new IllegalArgumentException("not a FLOAT32 value: type " + sv[1]);
+        }
+        return patchInt(b, sv[0], Float.floatToIntBits(x));
     }
 
     /**

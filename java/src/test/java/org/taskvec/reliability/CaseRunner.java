@@ -50,11 +50,7 @@ public final class CaseRunner {
     static void run(BadInputCase c, Model tiny, Path modelFile, Path projectorFile) throws Exception {
         SessionParams sp = SessionParams.defaults().withContextSize(64).withThreads(1);
         switch (c.kind()) {
-            case "model" -> {
-                try (Model m = Model.load(Path.of(c.arg()))) {
-                    m.layers();
-                }
-            }
+            case "model" -> model(Path.of(c.arg()));
             case "projector" -> projector(modelFile, Path.of(c.arg()));
             case "image" -> {
                 Image img = Image.read(Path.of(c.arg()));
@@ -98,11 +94,7 @@ public final class CaseRunner {
                 }
             }
             case "threads" -> twoThreads(c.arg(), tiny, sp);
-            case "model-mutation" -> {
-                try (Model m = Model.load(mutated(c.arg(), modelFile, "model"))) {
-                    m.layers();
-                }
-            }
+            case "model-mutation" -> model(mutated(c.arg(), modelFile, "model"));
             case "projector-mutation" -> projector(modelFile, mutated(c.arg(), projectorFile, "projector"));
             default -> throw new IllegalArgumentException("unknown case kind " + c.kind());
         }
@@ -169,6 +161,23 @@ public final class CaseRunner {
             release.countDown();
             generation.exceptionally(t -> null).get(30, java.util.concurrent.TimeUnit.SECONDS);
             s.close();
+        }
+    }
+
+    /**
+     * A model loaded, then used: some values matter only when the graph is built or run. A session decodes the
+     * prompt and two generated tokens (the first is decoded to sample the second), and the logits must be finite.
+     */
+    static void model(Path file) {
+        try (Model m = Model.load(file);
+             Session s = m.newSession(SessionParams.defaults().withContextSize(64).withThreads(1))) {
+            m.layers();
+            s.generate(Prompt.of("Q:"), GenerationParams.greedy(2));
+            for (float x : s.logits()) {
+                if (!Float.isFinite(x)) {
+                    throw new AssertionError("the model decodes to non-finite logits");
+                }
+            }
         }
     }
 

@@ -4,13 +4,14 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.taskvec.TestModels;
+import org.taskvec.testing.ChildProcess;
 
 /**
  * Safe defaults: a run writes only where the user said (--out) and into the taskvec cache folder, never into the
@@ -26,19 +27,15 @@ class FileWritesTest {
         Path temp = Files.createDirectories(tmp.resolve("temp"));
         Path cache = tmp.resolve("cache");
         Path out = Files.createDirectories(tmp.resolve("out")).resolve("acts.npy");
-        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xss4m", "-Duser.home=" + home, "-Djava.io.tmpdir=" + temp, "-cp",
-                System.getProperty("java.class.path"), "org.taskvec.cli.TaskvecCli", "capture", "--model",
+        ChildProcess.Result r = ChildProcess.java("FileWritesTest/capture", List.of("-Xss4m", "-Duser.home=" + home,
+                "-Djava.io.tmpdir=" + temp), "org.taskvec.cli.TaskvecCli", "capture", "--model",
                 TestModels.tinyModel().toAbsolutePath().toString(), "--mmproj",
                 TestModels.tinyProjector().toAbsolutePath().toString(), "--prompt", "Q: France\\nA:", "--layers", "1",
                 "--out", out.toString(), "--threads", "1")
-                .directory(work.toFile()).redirectErrorStream(true);
-        pb.environment().put("TASKVEC_CACHE_DIR", cache.toString());
-        pb.environment().remove("XDG_CACHE_HOME");
-        Process p = pb.start();
-        String log = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS));
-        assertEquals(0, p.exitValue(), log);
+                .directory(work).env("TASKVEC_CACHE_DIR", cache.toString()).removeEnv("XDG_CACHE_HOME")
+                .timeout(Duration.ofSeconds(120)).run();
+        r.assertExit(0);
+        String log = r.describe();
         assertTrue(Files.isRegularFile(out), log);
         assertEquals(List.of(), files(home), "nothing in the home folder");
         assertEquals(List.of(), files(work), "nothing in the working directory");

@@ -21,6 +21,7 @@ import org.taskvec.hooks.HookedRun;
 import org.taskvec.hooks.Hooks;
 import org.taskvec.hooks.Positions;
 import org.taskvec.hooks.RunResult;
+import org.taskvec.testing.ChildProcess;
 
 /**
  * Leak soak (mvn test -Psoak): 10,000 cycles of session create, capture, patch (every tenth with an image and a
@@ -122,11 +123,10 @@ class SoakTest {
         StringBuilder report = new StringBuilder();
         // sessions with hooks, images and generation; then fresh model loads each cycle
         for (int[] run : new int[][] {{Integer.getInteger("taskvec.soak.cycles", 10_000), 7}, {500, 15}}) {
-            Process p = new ProcessBuilder(probe.toString(), TestModels.tinyModel().toString(),
-                    TestModels.tinyProjector().toString(), String.valueOf(run[0]), String.valueOf(run[1]))
-                    .redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes());
-            assertEquals(0, p.waitFor(), out);
+            ChildProcess.Result r = ChildProcess.of("SoakTest/native-probe-mode-" + run[1], probe.toString(),
+                    TestModels.tinyModel().toString(), TestModels.tinyProjector().toString(), String.valueOf(run[0]),
+                    String.valueOf(run[1])).timeout(probeTimeout(run[0], run[1])).run().assertExit(0);
+            String out = r.stdout();
             long warm = Long.parseLong(out.replaceAll("(?s).*in_use_after_warmup (\\d+).*", "$1"));
             long end = Long.parseLong(out.replaceAll("(?s).*in_use_end (\\d+).*", "$1"));
             report.append(String.format("native probe, %d cycles, mode %d: malloc in use %d -> %d bytes (%+d)%n",
@@ -136,6 +136,18 @@ class SoakTest {
         System.out.print(report);
         Files.writeString(Path.of("target", "soak-native-report.txt"), report);
     }
+
+    /**
+     * Generous limits for the probe, which prints nothing until it ends: a cycle of mode 7 took 3.5 ms, a fresh
+     * model load (mode 15) 75 ms on a two-core machine; the limit allows ten times PER_CYCLE_MS (a loaded machine
+     * is slower), plus a minute.
+     */
+    static java.time.Duration probeTimeout(int cycles, int mode) {
+        return java.time.Duration.ofMillis(60_000 + 10L * cycles * (mode == 15 ? PER_CYCLE_MS_15 : PER_CYCLE_MS_7));
+    }
+
+    private static final long PER_CYCLE_MS_7 = 10;
+    private static final long PER_CYCLE_MS_15 = 100;
 
     private static long floor(List<long[]> samples, int from, int to) {
         return samples.stream().filter(x -> x[0] > from && x[0] <= to).mapToLong(x -> x[1]).min()
