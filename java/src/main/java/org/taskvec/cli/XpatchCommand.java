@@ -32,7 +32,8 @@ final class XpatchCommand implements Callable<Integer> {
             + "LLM->VLM condition")
     Path llm;
 
-    @Option(names = "--data", paramLabel = "DIR", description = "tasks in the paper's format (annotations/{task}_{val,test}.json); default: built-in data")
+    @Option(names = "--data", paramLabel = "DIR", description = "tasks in the paper's format, as its download_data.sh leaves data/ "
+            + "(annotations/{task}_{val,test}.json; images relative to DIR or DIR/images); default: built-in data")
     Path data;
 
     @Option(names = "--tasks", split = ",", paramLabel = "T,T", description = "default: the paper's six")
