@@ -11,6 +11,7 @@ import org.taskvec.tasks.PaperTasks;
 import org.taskvec.tasks.TaskData;
 import org.taskvec.tasks.TaskLoader;
 import org.taskvec.xpatch.Condition;
+import org.taskvec.xpatch.ProgressOutput;
 import org.taskvec.xpatch.ReportWriter;
 import org.taskvec.xpatch.XpatchConfig;
 import org.taskvec.xpatch.XpatchResults;
@@ -31,7 +32,8 @@ final class XpatchCommand implements Callable<Integer> {
             + "LLM->VLM condition")
     Path llm;
 
-    @Option(names = "--data", paramLabel = "DIR", description = "tasks in the paper's format (annotations/{task}_{val,test}.json); default: built-in data")
+    @Option(names = "--data", paramLabel = "DIR", description = "tasks in the paper's format, as its download_data.sh leaves data/ "
+            + "(annotations/{task}_{val,test}.json; images relative to DIR or DIR/images); default: built-in data")
     Path data;
 
     @Option(names = "--tasks", split = ",", paramLabel = "T,T", description = "default: the paper's six")
@@ -142,13 +144,13 @@ final class XpatchCommand implements Callable<Integer> {
                  Model llmModel = llm == null ? null : Model.load(llm);
                  Session llmSession = llmModel == null ? null : llmModel.newSession(sp)) {
                 XpatchResults r = new XpatchRunner(model, session, llmSession, config,
-                        msg -> System.err.print("\r\033[K[xpatch] " + msg),
+                        ProgressOutput.stream(System.err, "[xpatch] ", System.console() != null),
                         noCache ? null : org.taskvec.engine.CacheFolder.path().resolve("vectors"))
                         .run(taskData);
-                System.err.println();
                 ReportWriter.write(out, r, config, model.info(), model.path().toString(), taskData);
                 System.out.println("layer " + r.chosenLayer() + ", " + r.predictions() + " predictions in "
-                        + String.format("%.1f s", r.seconds()));
+                        + String.format("%.1f s", r.seconds()) + "; task vectors: " + r.vectorsExtracted()
+                        + " extracted, " + r.vectorsFromCache() + " from the cache");
                 System.out.print(ReportWriter.table(r, config));
                 System.out.println("wrote " + out.resolve("report.md") + ", results.json, results.csv");
             }

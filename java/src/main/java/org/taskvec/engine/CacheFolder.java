@@ -9,17 +9,25 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
 /**
- * The one folder taskvec writes to besides the paths a user names: {@code $TASKVEC_CACHE_DIR}, else
- * {@code $XDG_CACHE_HOME/taskvec}, else {@code ~/.cache/taskvec}. Generated models, task images, cached task
+ * The one folder taskvec writes to besides the paths a user names: the system property {@value #PROPERTY}, else
+ * {@code $TASKVEC_CACHE_DIR}, else {@code $XDG_CACHE_HOME/taskvec}, else {@code ~/.cache/taskvec}. The tests set the
+ * property (Maven's Surefire: {@code target/test-cache}; tests of the cache itself: a temporary folder), so that no
+ * test writes into the user's cache. Generated models, task images, cached task
  * vectors and the native libraries JavaCPP extracts from the jar (unless {@code org.bytedeco.javacpp.cachedir} is
  * set) live under it.
  */
 public final class CacheFolder {
     private static final String JAVACPP_CACHE = "org.bytedeco.javacpp.cachedir";
+    /** The system property that names the cache folder, ahead of the environment. */
+    public static final String PROPERTY = "taskvec.cache.dir";
 
     private CacheFolder() {}
 
     public static Path path() {
+        String prop = System.getProperty(PROPERTY);
+        if (prop != null && !prop.isEmpty()) {
+            return Path.of(prop);
+        }
         String env = System.getenv("TASKVEC_CACHE_DIR");
         if (env != null && !env.isEmpty()) {
             return Path.of(env);
@@ -33,6 +41,15 @@ public final class CacheFolder {
     static void configureJavaCpp() {
         if (System.getProperty(JAVACPP_CACHE) == null) {
             System.setProperty(JAVACPP_CACHE, path().resolve("javacpp").toString());
+        }
+    }
+
+    /** The SHA-256 of bytes, in hex (cache keys). */
+    public static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 

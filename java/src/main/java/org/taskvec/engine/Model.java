@@ -35,6 +35,7 @@ public final class Model implements AutoCloseable {
     private final Path path;
     private final GgufFile header;
     private final GgufFile projectorHeader;
+    private final Path projectorPath;
     private final ModelInfo info;
     // Sessions of this model, held weakly: an unreachable session is left to its cleaner
     private final Set<Session> sessions = java.util.Collections.newSetFromMap(
@@ -42,13 +43,14 @@ public final class Model implements AutoCloseable {
     private final NativeReleases.ModelRelease release;
     private volatile byte[][] pieces; // token texts, built on first generation
 
-    private Model(TvModel handle, Path path, GgufFile header, GgufFile projectorHeader) {
+    private Model(TvModel handle, Path path, GgufFile header, GgufFile projectorHeader, Path projectorPath) {
         this.handle = handle;
         this.release = new NativeReleases.ModelRelease(handle, path.toString());
         NativeReleases.CLEANER.register(this, release.cleaner());
         this.path = path;
         this.header = header;
         this.projectorHeader = projectorHeader;
+        this.projectorPath = projectorPath;
         this.info = readInfo();
     }
 
@@ -84,7 +86,7 @@ public final class Model implements AutoCloseable {
                 }
                 throw new ModelLoadException(err);
             }
-            return new Model(h, path, header, projectorHeader);
+            return new Model(h, path, header, projectorHeader, params.projector());
         }
     }
 
@@ -226,6 +228,11 @@ public final class Model implements AutoCloseable {
     /** The model file's GGUF header as read by the Java-side check. */
     public GgufFile header() {
         return header;
+    }
+
+    /** The projector file, when a projector is loaded. */
+    public Optional<Path> projectorPath() {
+        return Optional.ofNullable(projectorPath);
     }
 
     /** The projector file's GGUF header, when a projector is loaded. */

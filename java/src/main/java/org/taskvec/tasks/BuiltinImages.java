@@ -9,8 +9,8 @@ import java.nio.file.StandardCopyOption;
 
 /**
  * The emoji images of the built-in tasks (64x64 PNGs from emoji-datasource-google 16.0.0, Apache-2.0), which the
- * build puts into the jar. {@link #root()} copies them once into the taskvec cache folder so that tasks can name
- * them as files.
+ * build puts into the jar. {@link #root()} copies them into the taskvec cache folder (once per folder) so that tasks
+ * can name them as files.
  */
 public final class BuiltinImages {
     static final String RESOURCE_DIR = "emoji/";
@@ -25,10 +25,10 @@ public final class BuiltinImages {
 
     /** The folder holding every image the built-in task files name (copied from the jar on first use). */
     public static synchronized Path root() {
-        if (root != null) {
-            return root;
-        }
         Path dir = org.taskvec.engine.CacheFolder.path().resolve("task-images").resolve("emoji-datasource-google-16.0.0");
+        if (dir.equals(root) && Files.isDirectory(dir)) {
+            return root; // copied already (again when the cache folder moved or was removed)
+        }
         try {
             Files.createDirectories(dir);
             for (String task : PaperTasks.NAMES) {

@@ -8,10 +8,12 @@ import org.taskvec.engine.Model;
 /**
  * How prompt text reaches the model: as it is (the paper's default, no chat template), or wrapped as one user
  * message of a chat template. A template may end with delimiters of its own (Vicuna's "ASSISTANT:"), which shift
- * the task-vector and patch positions counted from the end; trailingDelimiters says how many.
+ * the task-vector and patch positions counted from the end; trailingDelimiters says how many. template is the
+ * chat template applied, as text (the model's own template source, or llama.cpp's name of a built-in one), null for
+ * plain prompts: with the wrapping itself it identifies the style in cache keys.
  */
-public record PromptStyle(String name, UnaryOperator<String> wrap, int trailingDelimiters) {
-    public static final PromptStyle PLAIN = new PromptStyle("plain", s -> s, 0);
+public record PromptStyle(String name, UnaryOperator<String> wrap, int trailingDelimiters, String template) {
+    public static final PromptStyle PLAIN = new PromptStyle("plain", s -> s, 0, null);
 
     public PromptStyle {
         Objects.requireNonNull(wrap, "wrap");
@@ -28,8 +30,11 @@ public record PromptStyle(String name, UnaryOperator<String> wrap, int trailingD
             throw new InvalidInputException("the chat template drops the user's text");
         }
         int trailing = delimiters(model, wrapped) - delimiters(model, wrapped.substring(0, at + probe.length()));
+        String text = template == null
+                ? "model: " + model.header().getString("tokenizer.chat_template").orElse("(llama.cpp's default)")
+                : "named (llama.cpp): " + template;
         return new PromptStyle("chat template " + (template == null ? "of the model" : template),
-                text -> model.chatWrap(text, template).orElseThrow(), trailing);
+                s -> model.chatWrap(s, template).orElseThrow(), trailing, text);
     }
 
     private static int delimiters(Model model, String text) {

@@ -74,9 +74,13 @@ public final class TaskLoader {
     }
 
     /**
-     * A task in the paper's format under dir: {@code dir/annotations/{task}_val.json} and {@code _test.json}, images
-     * relative to {@code dir/images} (or dir itself when there is no images folder). The instruction is the paper's
-     * for its tasks, else the text of {@code dir/annotations/{task}_instruction.txt}.
+     * A task in the paper's format under dir, laid out as the official {@code download_data.sh} leaves it:
+     * {@code dir/annotations/{task}_val.json} and {@code _test.json}, each a JSON array of {@code {input, output,
+     * image}} records or an object {@code {"data": [...]}} (as the official loader accepts); an image path is
+     * relative to dir (the official convention, {@code images/...}) or else to {@code dir/images}. Every image a
+     * record names is found at load time; one that is in neither place is a {@link MissingImageException} naming the
+     * paths tried. The instruction is the paper's for its tasks, else the text of
+     * {@code dir/annotations/{task}_instruction.txt}.
      */
     public static TaskData paperFormat(Path dir, String task) {
         Path ann = dir.resolve("annotations");
@@ -96,30 +100,48 @@ public final class TaskLoader {
                 throw new UncheckedIOException(e);
             }
         }
-        Path images = Files.isDirectory(dir.resolve("images")) ? dir.resolve("images") : dir;
-        return new TaskData(task, instruction, readRecords(valFile), readRecords(testFile), images,
+        return new TaskData(task, instruction, readRecords(valFile, dir), readRecords(testFile, dir), dir,
                 "paper format at " + dir);
     }
 
-    private static List<TaskItem> readRecords(Path file) {
+    /** The records of one annotation file, each image path made relative to dir (where it was found). */
+    private static List<TaskItem> readRecords(Path file, Path dir) {
+        JsonNode root;
         try {
-            JsonNode root = JSON.readTree(file.toFile());
-            if (root == null || !root.isArray()) {
-                throw new InvalidInputException(file + " must hold a JSON array of {input, output, image} records");
-            }
-            List<TaskItem> out = new ArrayList<>();
-            for (JsonNode n : root) {
-                JsonNode in = n.get("input");
-                JsonNode o = n.get("output");
-                if (in == null || o == null) {
-                    throw new InvalidInputException(file + ": a record lacks input or output: " + n);
-                }
-                JsonNode img = n.get("image");
-                out.add(new TaskItem(in.asText(), o.asText(), img == null || img.isNull() ? null : img.asText()));
-            }
-            return out;
+            root = JSON.readTree(file.toFile());
         } catch (IOException e) {
             throw new InvalidInputException("cannot read " + file + ": " + e.getMessage());
         }
+        if (root != null && root.isObject() && root.has("data")) {
+            root = root.get("data");
+        }
+        if (root == null || !root.isArray()) {
+            throw new InvalidInputException(file + " must hold a JSON array of {input, output, image} records, "
+                    + "or an object {\"data\": [...]} of them");
+        }
+        List<TaskItem> out = new ArrayList<>();
+        for (JsonNode n : root) {
+            JsonNode in = n.get("input");
+            JsonNode o = n.get("output");
+            if (in == null || o == null || !in.isValueNode() || !o.isValueNode()) {
+                throw new InvalidInputException(file + ": a record lacks input or output: " + n);
+            }
+            JsonNode img = n.get("image");
+            String image = img == null || img.isNull() ? null : img.asText();
+            out.add(new TaskItem(in.asText(), o.asText(), image == null ? null : locate(file, dir, image)));
+        }
+        return out;
+    }
+
+    /** An image path relative to dir: as named (the official layout), else under dir/images. */
+    private static String locate(Path file, Path dir, String image) {
+        List<Path> tried = List.of(dir.resolve(image), dir.resolve("images").resolve(image));
+        if (Files.isRegularFile(tried.get(0))) {
+            return image;
+        }
+        if (Files.isRegularFile(tried.get(1))) {
+            return Path.of("images").resolve(image).toString();
+        }
+        throw new MissingImageException(file.toString(), image, tried);
     }
 }

@@ -282,6 +282,8 @@ public final class ReportWriter {
         timing.put("seconds", r.seconds());
         timing.put("predictions", r.predictions());
         timing.put("predictions_per_second", r.predictions() / Math.max(1e-9, r.seconds()));
+        timing.put("vectors_extracted", r.vectorsExtracted());
+        timing.put("vectors_from_cache", r.vectorsFromCache());
         json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("results.json").toFile(), root);
 
         // report.md

@@ -49,6 +49,17 @@ public final class XpatchResults {
     final Map<String, double[]> geometry = new LinkedHashMap<>();
     double seconds;
     long predictions;
+    /** Task vectors (one per specification, seed and model, every layer) extracted, and read from the cache. */
+    int vectorsExtracted;
+    int vectorsFromCache;
+
+    public int vectorsExtracted() {
+        return vectorsExtracted;
+    }
+
+    public int vectorsFromCache() {
+        return vectorsFromCache;
+    }
 
     public List<Row> rows() {
         return rows;

@@ -26,26 +26,28 @@ public final class XpatchRunner {
     private final Model model;
     private final Session session;
     private final XpatchConfig config;
-    private final Consumer<String> sink;
+    private final ProgressOutput output;
     private final java.nio.file.Path cacheDir;
     private final Session llmSession;
     private Progress progress;
 
     /**
-     * @param progress receives progress lines with an ETA (may be null)
+     * @param progress receives plain progress lines with an ETA, about one per tenth of the work (may be null)
      * @param cacheDir where extracted vectors are kept between runs (null: no cache)
      */
     public XpatchRunner(Model model, Session session, XpatchConfig config, Consumer<String> progress,
                         java.nio.file.Path cacheDir) {
-        this(model, session, null, config, progress, cacheDir);
+        this(model, session, null, config, progress == null ? ProgressOutput.none() : ProgressOutput.lines(progress),
+                cacheDir);
     }
 
     /**
      * @param llmSession a session of a second model of the same width (the VLM's base LLM) for the LLM->VLM
      *     condition, or null
+     * @param progress where progress lines go (a terminal line or plain lines)
      */
     public XpatchRunner(Model model, Session session, Session llmSession, XpatchConfig config,
-                        Consumer<String> progress, java.nio.file.Path cacheDir) {
+                        ProgressOutput progress, java.nio.file.Path cacheDir) {
         if (config.conditions().contains(Condition.LLM_VLM_PATCH)) {
             if (llmSession == null) {
                 throw new org.taskvec.engine.InvalidInputException("the llm-vlm-patch condition needs a second model "
@@ -62,17 +64,24 @@ public final class XpatchRunner {
         this.model = model;
         this.session = session;
         this.config = config;
-        this.sink = progress == null ? s -> { } : progress;
+        this.output = progress == null ? ProgressOutput.none() : progress;
         this.cacheDir = cacheDir;
     }
 
-    /** What determines a task's vectors besides the model: its name, instruction and validation items. */
-    private static String fingerprint(TaskData task) {
-        StringBuilder sb = new StringBuilder(task.name()).append('|').append(task.instruction());
-        for (TaskItem i : task.val()) {
-            sb.append('|').append(i.input()).append('=').append(i.output()).append('@').append(i.image());
-        }
-        return VectorCache.hex(VectorCache.sha256(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    /** The progress of the last run (its total and the steps counted). */
+    Progress progress() {
+        return progress;
+    }
+
+    /** Test items of a task this run evaluates. */
+    private List<TaskItem> testItems(TaskData task) {
+        return config.maxTestItems() > 0 && task.test().size() > config.maxTestItems()
+                ? task.test().subList(0, config.maxTestItems()) : task.test();
+    }
+
+    /** Rounds r of the sample-efficiency scan (r x nExamples examples). */
+    private static int scanRounds(List<TaskData> tasks) {
+        return Math.min(6, tasks.stream().mapToInt(t -> t.val().size()).min().orElse(0));
     }
 
     private record Key(String task, Modality modality, int seed) {}
@@ -97,32 +106,33 @@ public final class XpatchRunner {
             }
         }
 
-        // the work ahead, for the progress line's ETA
+        // the work ahead, every step the run will count, for the progress line's ETA
+        int seeds = config.seeds().size();
         long units = 0;
         for (TaskData task : tasks) {
-            int nTest = config.maxTestItems() > 0 ? Math.min(config.maxTestItems(), task.test().size())
-                    : task.test().size();
-            units += (long) config.seeds().size() * ((needText ? 1 : 0) + (needImage ? 1 : 0) + (needLlm ? 1 : 0));
-            units += (long) config.conditions().size() * config.seeds().size() * nTest;
+            int nTest = testItems(task).size();
+            units += (long) seeds * ((needText ? 1 : 0) + (needImage ? 1 : 0) + (needLlm ? 1 : 0));
+            units += needInstruction ? 1 : 0;
             units += config.layer() < 0 ? (long) model.layers() * task.val().size() * sweepSeeds().size() : 0;
+            units += config.lensPrompts() > 0 ? (needText ? 1 : 0) + (needImage ? 1 : 0) : 0;
+            units += config.conditions().contains(Condition.ENSEMBLE_PATCH)
+                    ? 1 + (1 + 2L * scanRounds(tasks)) * nTest : 0;
+            units += (long) config.conditions().size() * seeds * nTest;
         }
-        progress = new Progress(units, sink);
+        progress = new Progress(units, output);
 
         // 1. task vectors on the validation split (cached on disk between runs)
-        VectorCache cache = new VectorCache(cacheDir, model.path());
+        VectorCache cache = new VectorCache(cacheDir);
         Map<Key, float[][]> vectors = new HashMap<>();
         Map<String, float[][]> instructions = new HashMap<>();
         Map<Key, float[][]> llmVectors = new HashMap<>();
-        VectorCache llmCache = needLlm ? new VectorCache(cacheDir, llmSession.model().path()) : null;
         XpatchContext llmCx = needLlm ? new XpatchContext(llmSession.model(), llmSession, style(llmSession.model()))
                 : null;
         for (TaskData task : tasks) {
-            String fp = fingerprint(task);
             if (needLlm) {
                 for (int seed : config.seeds()) {
-                    String key = fp + "|examples|" + Modality.TEXT + "|seed " + seed + "|n " + config.nExamples();
-                    llmVectors.put(new Key(task.name(), Modality.TEXT, seed), llmCache.get(key,
-                            () -> TaskVectors.fromExamples(llmCx, task, Modality.TEXT, config.nExamples(), seed)));
+                    llmVectors.put(new Key(task.name(), Modality.TEXT, seed),
+                            cache.examples(llmCx, task, Modality.TEXT, config.nExamples(), seed));
                     progress.step("extracted " + task.name() + " text examples in the LLM, seed " + seed);
                 }
             }
@@ -131,17 +141,18 @@ public final class XpatchRunner {
                     if (m == Modality.TEXT ? !needText : !needImage) {
                         continue;
                     }
-                    String key = fp + "|examples|" + m + "|seed " + seed + "|n " + config.nExamples();
-                    vectors.put(new Key(task.name(), m, seed), cache.get(key,
-                            () -> TaskVectors.fromExamples(cx, task, m, config.nExamples(), seed)));
+                    vectors.put(new Key(task.name(), m, seed),
+                            cache.examples(cx, task, m, config.nExamples(), seed));
                     progress.step("extracted " + task.name() + " " + m.name().toLowerCase() + " examples, seed " + seed);
                 }
             }
             if (needInstruction) {
-                instructions.put(task.name(), cache.get(fp + "|instruction",
-                        () -> TaskVectors.fromInstruction(cx, task.instruction())));
+                instructions.put(task.name(), cache.instruction(cx, task.instruction()));
+                progress.step("extracted " + task.name() + " instruction");
             }
         }
+        results.vectorsExtracted = cache.misses();
+        results.vectorsFromCache = cache.hits();
 
         // 2. the layer: given, or the best mean validation accuracy of text-examples patching (ties: lowest layer)
         int layer = config.layer();
@@ -170,8 +181,7 @@ public final class XpatchRunner {
         // 3. every condition on the test split. The variants of one bare query (plain and every patched vector,
         // every seed) run back to back, so its prefix (and image) is evaluated once and each variant costs one token.
         for (TaskData task : tasks) {
-            List<TaskItem> test = config.maxTestItems() > 0 && task.test().size() > config.maxTestItems()
-                    ? task.test().subList(0, config.maxTestItems()) : task.test();
+            List<TaskItem> test = testItems(task);
             Map<String, int[]> correct = new java.util.LinkedHashMap<>(); // "condition|seed" -> {correct}
             for (Condition c : config.conditions()) {
                 for (int seed : config.seeds()) {
@@ -219,6 +229,7 @@ public final class XpatchRunner {
                 }
             }
         }
+        progress.finish();
         results.seconds = (System.nanoTime() - t0) / 1e9;
         return results;
     }
@@ -294,9 +305,9 @@ public final class XpatchRunner {
                     continue;
                 }
                 String spec = m.name().toLowerCase();
-                sink.accept("logit lens phases: " + task.name() + ", " + spec + " examples");
                 ph.put(spec, Analyses.phases(cx, task, m, config.nExamples(), config.lensPrompts(),
                         config.procedure().lensTokens()));
+                progress.step("logit lens phases: " + task.name() + ", " + spec + " examples");
                 top.put(spec, Analyses.topTokens(model, v[layer], 5));
                 if (m == Modality.TEXT) {
                     List<List<String>> perLayer = new ArrayList<>();
@@ -347,14 +358,13 @@ public final class XpatchRunner {
     private void scan(XpatchContext cx, List<TaskData> tasks, Map<String, float[][]> instructions, int layer,
                       XpatchResults results) {
         int seed = config.seeds().get(0);
-        int maxR = Math.min(6, tasks.stream().mapToInt(t -> t.val().size()).min().orElse(0));
+        int maxR = scanRounds(tasks);
         double[][] sums = new double[maxR + 1][2];
         for (TaskData task : tasks) {
-            sink.accept("sample-efficiency scan: " + task.name());
             float[][] prompts = TaskVectors.perPrompt(cx, task, Modality.TEXT, config.nExamples(), seed, layer);
+            progress.step("sample-efficiency scan: " + task.name() + ", per-prompt vectors");
             float[] inst = instructions.get(task.name())[layer];
-            List<TaskItem> test = config.maxTestItems() > 0 && task.test().size() > config.maxTestItems()
-                    ? task.test().subList(0, config.maxTestItems()) : task.test();
+            List<TaskItem> test = testItems(task);
             sums[0][1] += accuracy(cx, task, test, Modality.IMAGE, inst, layer, results);
             List<Integer> order = new ArrayList<>();
             for (int i = 0; i < prompts.length; i++) {

@@ -129,10 +129,25 @@ class TaskDataTest {
         assertFalse(Correctness.correct("Lyon", "Paris", true));
     }
 
+    /** A small PNG of one colour, written where a test lays out task data. */
+    static void png(Path file, int rgb) throws Exception {
+        Files.createDirectories(file.getParent());
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(8, 8,
+                java.awt.image.BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 8; y++) {
+            for (int x = 0; x < 8; x++) {
+                img.setRGB(x, y, rgb);
+            }
+        }
+        javax.imageio.ImageIO.write(img, "png", file.toFile());
+    }
+
     @Test
     void paperFormatFoldersLoad(@TempDir Path dir) throws Exception {
         Files.createDirectories(dir.resolve("annotations"));
-        Files.createDirectories(dir.resolve("images"));
+        png(dir.resolve("images/greece.png"), 0x0000ff);
+        png(dir.resolve("images/italy.png"), 0x00ff00);
+        png(dir.resolve("images/peru.png"), 0xff0000);
         Files.writeString(dir.resolve("annotations/country-capital_val.json"),
                 "[{\"input\":\"Greece\",\"output\":\"Athens\",\"image\":\"greece.png\"}]");
         Files.writeString(dir.resolve("annotations/country-capital_test.json"),
@@ -150,6 +165,54 @@ class TaskDataTest {
         assertThrows(org.taskvec.engine.InvalidInputException.class, () -> TaskLoader.paperFormat(dir, "none"));
         Files.writeString(dir.resolve("annotations/bad_val.json"), "{\"input\":1}");
         Files.writeString(dir.resolve("annotations/bad_test.json"), "[]");
-        assertThrows(org.taskvec.engine.InvalidInputException.class, () -> TaskLoader.paperFormat(dir, "bad"));
+        org.taskvec.engine.InvalidInputException bad = assertThrows(org.taskvec.engine.InvalidInputException.class,
+                () -> TaskLoader.paperFormat(dir, "bad"));
+        assertTrue(bad.getMessage().contains("bad_val.json must hold a JSON array"), bad.getMessage());
+    }
+
+    /**
+     * The layout the official download_data.sh leaves (data/annotations/{task}_{val,test}.json, data/images/...),
+     * with records naming image paths relative to data/ (the official loader joins its data folder with them) and
+     * one file in the {"data": [...]} form the official loader also accepts; paths relative to data/images load too.
+     */
+    @Test
+    void theOfficialDataLayoutLoadsAsItComes(@TempDir Path tmp) throws Exception {
+        Path data = tmp.resolve("data");
+        png(data.resolve("images/country-capital/Greece.png"), 0x0d5eaf);
+        png(data.resolve("images/country-capital/Peru.png"), 0xd91023);
+        png(data.resolve("images/country-capital/Italy.png"), 0x009246);
+        png(data.resolve("images/Japan.png"), 0xbc002d);
+        Files.createDirectories(data.resolve("annotations"));
+        Files.writeString(data.resolve("annotations/country-capital_val.json"), "{\"data\": ["
+                + "{\"input\": \"Greece\", \"output\": \"Athens\", \"image\": \"images/country-capital/Greece.png\"},"
+                + "{\"input\": \"Peru\", \"output\": \"Lima\", \"image\": \"images/country-capital/Peru.png\"}]}");
+        Files.writeString(data.resolve("annotations/country-capital_test.json"), "["
+                + "{\"input\": \"Italy\", \"output\": \"Rome\", \"image\": \"images/country-capital/Italy.png\"},"
+                + "{\"input\": \"Japan\", \"output\": \"Tokyo\", \"image\": \"Japan.png\"}]");
+        TaskData t = TaskLoader.paperFormat(data, "country-capital");
+        assertEquals(List.of("Greece", "Peru"), t.val().stream().map(TaskItem::input).toList());
+        assertEquals(List.of("Athens", "Lima"), t.val().stream().map(TaskItem::output).toList());
+        assertEquals(List.of("Italy", "Japan"), t.test().stream().map(TaskItem::input).toList());
+        assertEquals(data.resolve("images/country-capital/Greece.png"), t.imageOf(t.val().get(0)));
+        assertEquals(data.resolve("images/country-capital/Italy.png"), t.imageOf(t.test().get(0)));
+        assertEquals(data.resolve("images/Japan.png"), t.imageOf(t.test().get(1)), "relative to data/images");
+        Image peru = Image.read(t.imageOf(t.val().get(1)));
+        assertEquals(8, peru.width());
+
+        // an image in neither place: a typed error that names both paths tried
+        Files.writeString(data.resolve("annotations/food-color_val.json"),
+                "{\"data\": [{\"input\": \"Kiwi\", \"output\": \"green\", \"image\": \"images/food/Kiwi.png\"}]}");
+        Files.writeString(data.resolve("annotations/food-color_test.json"), "[]");
+        MissingImageException e = assertThrows(MissingImageException.class,
+                () -> TaskLoader.paperFormat(data, "food-color"));
+        assertEquals(List.of(data.resolve("images/food/Kiwi.png"), data.resolve("images/images/food/Kiwi.png")),
+                e.tried());
+        assertTrue(e.getMessage().contains("food-color_val.json: image 'images/food/Kiwi.png' not found; tried "
+                + data.resolve("images/food/Kiwi.png") + ", " + data.resolve("images/images/food/Kiwi.png")),
+                e.getMessage());
+        // an object without "data" is still refused
+        Files.writeString(data.resolve("annotations/odd_val.json"), "{\"items\": []}");
+        Files.writeString(data.resolve("annotations/odd_test.json"), "[]");
+        assertThrows(org.taskvec.engine.InvalidInputException.class, () -> TaskLoader.paperFormat(data, "odd"));
     }
 }
