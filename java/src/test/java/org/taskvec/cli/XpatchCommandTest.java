@@ -199,9 +199,10 @@ class XpatchCommandTest {
             }
             assertEquals(sum / 2, j.get("summary").get(c).get("average").asDouble(), 1e-12, c);
         }
-        // predictions: sweep 4 layers x 30 val items x 2 tasks = 240; test (5 patched or plain conditions x 2 seeds
-        // + xBase x 2 seeds) x 3 items x 2 tasks = 72; scan (1 + 2 x 6 rounds) x 3 items x 2 tasks = 78
-        assertEquals(240 + 72 + 78, j.get("timing").get("predictions").asLong());
+        // predictions: sweep 4 layers x 30 val items x 2 seeds (mean over seeds) x 2 tasks = 480; test (5 patched or
+        // plain conditions x 2 seeds + xBase x 2 seeds) x 3 items x 2 tasks = 72; scan (1 + 2 x 6 rounds) x 3 items
+        // x 2 tasks = 78
+        assertEquals(480 + 72 + 78, j.get("timing").get("predictions").asLong());
         assertEquals(6, j.get("timing").get("vectors_extracted").asInt(), "2 text seeds + instruction, 2 tasks");
         assertEquals(6, cachedVectors());
         JsonNode phases = j.get("logit_lens_phases").get("country-capital").get("text");

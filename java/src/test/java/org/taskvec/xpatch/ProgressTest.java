@@ -111,19 +111,21 @@ class ProgressTest {
         TaskData task = VectorCacheTest.task(tmp.resolve("images"), "Athens");
         // every condition but LLM->VLM, the layer sweep, the lens analyses and the sample-efficiency scan
         XpatchConfig config = new XpatchConfig(List.of("capitals"), Condition.withoutSecondModel(), -1,
-                List.of(1, 2), 2, 1, true, true, 1, 2, null);
+                List.of(1, 2), 2, 1, true, true, 1, 2, null)
+                // one test item: the Examples Prompt conditions draw their examples from the validation split
+                .withProcedure(XpatchConfig.Procedure.OFFICIAL.withPromptExamples(XpatchConfig.ExampleSplit.VAL));
         List<String> lines = new ArrayList<>();
         XpatchRunner runner = new XpatchRunner(model, session, config, lines::add, null);
         XpatchResults r = runner.run(List.of(task));
         Progress p = runner.progress();
-        // extraction: 2 seeds x (text, image) + instruction = 5; sweep: 4 layers x 4 val items = 16; lens: text and
-        // image = 2; scan: 1 + (1 + 2 x 4 rounds) x 1 test item = 10; test: 9 conditions x 2 seeds x 1 item = 18
-        assertEquals(5 + 16 + 2 + 10 + 18, p.total());
+        // extraction: 2 seeds x (text, image) + instruction = 5; sweep: 4 layers x 4 val items x 2 seeds = 32; lens:
+        // text and image = 2; scan: 1 + (1 + 2 x 4 rounds) x 1 test item = 10; test: 9 conditions x 2 seeds x 1 item
+        assertEquals(5 + 32 + 2 + 10 + 18, p.total());
         assertEquals(p.total(), p.done());
         assertEquals(0, p.overrun(), "no step past the total");
-        assertTrue(lines.get(lines.size() - 1).startsWith("51/51 (100%)"), lines.get(lines.size() - 1));
-        // predictions: sweep 16, scan 9, test conditions 18
-        assertEquals(16 + 9 + 18, r.predictions());
+        assertTrue(lines.get(lines.size() - 1).startsWith("67/67 (100%)"), lines.get(lines.size() - 1));
+        // predictions: sweep 32, scan 9, test conditions 18
+        assertEquals(32 + 9 + 18, r.predictions());
         for (String l : lines) {
             assertFalse(l.contains("\r"), l);
         }
