@@ -7,6 +7,7 @@ import org.taskvec.engine.Model;
 import org.taskvec.engine.ModelInfo;
 import org.taskvec.engine.NativeLibrary;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code taskvec info}: prints a model's metadata. */
@@ -16,15 +17,8 @@ final class InfoCommand implements Callable<Integer> {
             description = "GGUF model file (without one: only the engine, the natives' folder and the GPUs)")
     Path model;
 
-    @Option(names = "--mmproj", paramLabel = "P", description = "vision projector (mmproj GGUF)")
-    Path mmproj;
-
-    @Option(names = "--gpu-layers", paramLabel = "N|auto", defaultValue = "0",
-            description = "layers to offload to a GPU (-1 = all, auto = as many as fit; default ${DEFAULT-VALUE})")
-    String gpuLayers;
-
-    @Option(names = {"--verbose", "-v"}, description = "show llama.cpp's log")
-    boolean verbose;
+    @Mixin
+    LoadOptions loading;
 
     @Option(names = "--all", description = "print every metadata key (arrays summarised)")
     boolean all;
@@ -35,7 +29,7 @@ final class InfoCommand implements Callable<Integer> {
             printEngine();
             return 0;
         }
-        try (Model model = ModelOptions.load(this.model, mmproj, gpuLayers)) {
+        try (Model model = loading.load(this.model)) {
             ModelInfo i = model.info();
             System.out.println("model          " + model.path());
             System.out.println("architecture   " + i.architecture());
@@ -53,7 +47,7 @@ final class InfoCommand implements Callable<Integer> {
                     : i.chatTemplate().replace('\n', ' ')));
             if (model.hasProjector()) {
                 int side = model.projectorHeader().flatMap(h -> h.getLong("clip.vision.image_size")).orElse(0L).intValue();
-                System.out.println("projector      " + mmproj);
+                System.out.println("projector      " + loading.mmproj);
                 if (side > 0) {
                     System.out.println("image tokens   " + model.imageTokens(side, side) + " for a " + side + "x"
                             + side + " image");

@@ -6,10 +6,17 @@ import org.taskvec.engine.ModelParams;
 import picocli.CommandLine.Option;
 
 /** Options shared by commands that load a model. */
-final class ModelOptions {
+final class ModelOptions extends LoadOptions {
     @Option(names = "--model", required = true, paramLabel = "M", description = "GGUF model file")
     Path model;
 
+    Model load() {
+        return load(model);
+    }
+}
+
+/** How a model is loaded: its projector, GPU layers, llama.cpp's log (the model file is the command's option). */
+class LoadOptions {
     @Option(names = "--mmproj", paramLabel = "P", description = "vision projector (mmproj GGUF)")
     Path mmproj;
 
@@ -20,12 +27,8 @@ final class ModelOptions {
     @Option(names = {"--verbose", "-v"}, description = "show llama.cpp's log")
     boolean verbose;
 
-    Model load() {
-        return load(model, mmproj, gpuLayers);
-    }
-
-    /** Loads a model with an optional projector and a --gpu-layers value (N, -1 or auto). */
-    static Model load(Path model, Path mmproj, String gpuLayers) {
+    /** Loads model with these options: the projector if given, and --gpu-layers (N, -1 or auto). */
+    Model load(Path model) {
         org.taskvec.engine.GpuLayers.Choice c = org.taskvec.engine.GpuLayers.resolve(gpuLayers, model, mmproj, 4096);
         if (gpuLayers.equals("auto")) {
             System.err.println("taskvec: gpu layers " + c.layers() + " (" + c.why() + ")");

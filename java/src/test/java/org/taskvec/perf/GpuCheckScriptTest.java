@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.time.Duration;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,6 +23,7 @@ import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.taskvec.testing.ChildProcess;
 
 /**
  * benchmarks/gpu-check.sh in --cpu mode on the tiny model, with the natives of this build: what its lease on a GPU
@@ -82,15 +84,13 @@ class GpuCheckScriptTest {
         }
     }
 
-    private static List<String> run(Path dir, long timeoutS, Path log, String... cmd) throws Exception {
-        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
-                .redirectOutput(log.toFile()).start();
-        if (!p.waitFor(timeoutS, TimeUnit.SECONDS)) {
-            p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-            throw new AssertionError(String.join(" ", cmd) + " ran past " + timeoutS + " s; log: " + log);
-        }
-        List<String> out = Files.readAllLines(log);
-        out.add(0, "exit " + p.exitValue());
+    /** A command run to its end under a timeout (ChildProcess: drained, killed on timeout, output kept). */
+    private static List<String> run(Path dir, long timeoutS, String label, String... cmd) {
+        ChildProcess.Result r = ChildProcess.of("GpuCheckScriptTest/" + label, cmd).directory(dir)
+                .timeout(Duration.ofSeconds(timeoutS)).run();
+        List<String> out = new ArrayList<>(r.stdoutLines());
+        out.addAll(r.stderr().lines().toList());
+        out.add(0, "exit " + r.exitCode());
         return out;
     }
 
@@ -125,7 +125,7 @@ class GpuCheckScriptTest {
         assertFalse(stepNames.contains("run:finished"), "the run was killed, not finished: " + stepNames);
         String summary = Files.readString(out.resolve("summary.md"));
         assertTrue(summary.contains("## Hooks on the device") && summary.contains("passed: **True**"), summary);
-        List<String> archive = run(tmp, 30, tmp.resolve("tar.log"), "tar", "-tzf", out.resolve("logs.tar.gz").toString());
+        List<String> archive = run(tmp, 30, "tar-list", "tar", "-tzf", out.resolve("logs.tar.gz").toString());
         assertEquals("exit 0", archive.get(0), archive.toString());
         assertTrue(archive.contains("./hooks.json") && archive.contains("./steps.tsv") && archive.contains("./info.txt"),
                 archive.toString());
@@ -165,9 +165,9 @@ class GpuCheckScriptTest {
         Path b = Files.createDirectories(tmp.resolve("gpu-bundle/lib"));
         Files.writeString(b.resolve("README"), "not a bundle");
         Path archive = tmp.resolve("bundle.tar.xz");
-        assertEquals("exit 0", run(tmp, 60, tmp.resolve("tar.log"), "tar", "-cJf", archive.toString(), "gpu-bundle")
+        assertEquals("exit 0", run(tmp, 60, "tar-create", "tar", "-cJf", archive.toString(), "gpu-bundle")
                 .get(0));
-        List<String> check = run(ROOT, 120, tmp.resolve("check.log"), "bash", SCRIPT.toString(), "--check-bundle",
+        List<String> check = run(ROOT, 120, "check-bundle", "bash", SCRIPT.toString(), "--check-bundle",
                 archive.toString());
         assertEquals("exit 1", check.get(0), check.toString());
         assertTrue(check.contains("bundle problem: no Java runtime (gpu-bundle/jre/bin/java)"), check.toString());
@@ -190,7 +190,7 @@ class GpuCheckScriptTest {
         assertTrue(dependencies > 5, "the test class path lists the dependency jars: " + classPath());
         jar(Path.of("target/classes"), jars.resolve("taskvec.jar"));
         Path out = tmp.resolve("bundle");
-        List<String> prepare = run(ROOT, 600, tmp.resolve("prepare.log"), "bash", PREPARE.toString(), "--jars",
+        List<String> prepare = run(ROOT, 600, "prepare-bundle", "bash", PREPARE.toString(), "--jars",
                 jars.toString(), "--out", out.toString());
         assertEquals("exit 0", prepare.get(0), String.join("\n", prepare));
         assertTrue(prepare.stream().anyMatch(l -> l.startsWith("bundle ok: " + out.resolve("bundle.tar.xz"))),
