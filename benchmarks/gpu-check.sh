@@ -33,7 +33,7 @@
 #             available, and sees the GPU
 #   hooks  -> org.taskvec.perf.GpuCheck: identity patch bit-identical, last-layer transplant equal, every layer's
 #             captures against the CPU engine
-#   1b F16 -> taskvec bench and llama-bench
+#   1b F16 -> taskvec bench and llama-bench, in ABBA order
 #   paper  -> the paper's workload through taskvec and the official way (transformers, forward hooks, no KV cache)
 #             on the 7b shape, F16 against fp16
 #   7b Q4_K_M -> quantized in the background as soon as the 7b model exists, then taskvec bench and llama-bench
@@ -397,10 +397,18 @@ bench() {  # NAME MODEL
 llama_bench() {  # NAME MODEL: pp at depth 0 matches taskvec's prompt; tg at depth 512 matches its decode
   "$bench_bin" -m "$2" -ngl "$ngl" -p 512 -n 128 -d "0,512" -r "$rounds" -o json > "$raw/llama-bench-$1.json"
 }
-pair() {  # NAME MODEL
+bench2() { bench "$1.2" "$2"; }
+llama_bench2() { llama_bench "$1.2" "$2"; }
+pair() {  # NAME MODEL: taskvec bench and llama-bench in ABBA order (two processes each), so that drift of the
+          # machine falls on both alike; gpu_summary.py pairs the first A with the first B, the second with the second
   step "bench-$1" $([ $cpu = 1 ] && echo 10 || echo 40) bench "$1" "$2"
-  if [ -n "$bench_bin" ]; then step "llama-bench-$1" $([ $cpu = 1 ] && echo 5 || echo 30) llama_bench "$1" "$2"
-  else log "llama-bench-$1" "skipped" "" "no llama-bench in the natives"; fi
+  if [ -n "$bench_bin" ]; then
+    step "llama-bench-$1" $([ $cpu = 1 ] && echo 5 || echo 30) llama_bench "$1" "$2" \
+      && step "llama-bench-$1.2" $([ $cpu = 1 ] && echo 5 || echo 30) llama_bench2 "$1" "$2" \
+      && step "bench-$1.2" $([ $cpu = 1 ] && echo 10 || echo 40) bench2 "$1" "$2"
+  else
+    log "llama-bench-$1" "skipped" "" "no llama-bench in the natives"
+  fi
 }
 pair "$shape-F16" "$small/model.gguf"
 
