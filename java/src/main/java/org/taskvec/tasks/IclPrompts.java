@@ -97,6 +97,33 @@ public final class IclPrompts {
         return Prompt.of(style.wrap().apply(instruction));
     }
 
+    /**
+     * Between an instruction and the query that follows it in one prompt. The paper reads instruction vectors from
+     * the instruction alone ({@link #instruction(String)}); the model organism is also trained on instructed queries
+     * ({@link #instructed}), so that the instruction's final ":" has a task to carry.
+     */
+    public static final String INSTRUCTION_SEPARATOR = "\n";
+
+    /**
+     * The instruction, as {@link #instruction(String)} makes it (ending in ":"), then {@link #INSTRUCTION_SEPARATOR},
+     * then prompt (a plain prompt of this class: text and images, no chat template):
+     * {@code The capital city of the country:\nQ:France\nA:}.
+     */
+    public static Prompt instructed(String instruction, Prompt prompt) {
+        Objects.requireNonNull(prompt, "prompt");
+        List<Image> imgs = new ArrayList<>();
+        for (Prompt.Part part : prompt.parts()) {
+            if (part.isTokens()) {
+                throw new IllegalArgumentException("an instructed prompt is built from text and images, not tokens");
+            }
+            if (part.isImage()) {
+                imgs.add(part.image());
+            }
+        }
+        String head = instruction(instruction).parts().get(0).text();
+        return Prompt.withImages(head + INSTRUCTION_SEPARATOR + prompt, imgs);
+    }
+
     private static String input(TaskItem item, Modality m, Function<TaskItem, Image> images, List<Image> imgs) {
         if (m == Modality.TEXT) {
             return item.input();
