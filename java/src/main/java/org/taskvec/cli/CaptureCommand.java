@@ -59,7 +59,7 @@ final class CaptureCommand implements Callable<Integer> {
             throw new org.taskvec.engine.InvalidInputException("--logits must name a .npy file");
         }
         HookPoint.Kind kind = HookPoint.Kind.parse(point);
-        try (Model model = modelOptions.load(); Session session = promptOptions.session(model)) {
+        try (Model model = modelOptions.load(promptOptions); Session session = promptOptions.session(model)) {
             int[] ls = PromptOptions.parseLayers(layers, model.layers());
             Hooks hooks = Hooks.create().captureLayers(kind.shortName, ls, Positions.parse(positions));
             RunResult r = HookedRun.run(session, promptOptions.prompt(), hooks);
