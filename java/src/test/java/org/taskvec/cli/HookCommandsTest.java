@@ -71,7 +71,10 @@ class HookCommandsTest {
             JsonNode meta = new ObjectMapper().readTree(tmp.resolve("acts.json").toFile());
             assertEquals(meta.get("prompt_positions").asInt() - 1, meta.get("logits").get("position").asInt());
             float[] want;
-            try (org.taskvec.engine.Model m = TestModels.loadTinyWithProjector();
+            // --flash-attn off applies to the projector's encoder too
+            try (org.taskvec.engine.Model m = org.taskvec.engine.Model.load(TestModels.tinyModel(),
+                         org.taskvec.engine.ModelParams.defaults().withProjector(TestModels.tinyProjector())
+                                 .withProjectorFlashAttention(org.taskvec.engine.SessionParams.FlashAttention.OFF));
                  org.taskvec.engine.Session s = m.newSession(org.taskvec.engine.SessionParams.defaults()
                          .withKvCacheType(org.taskvec.engine.SessionParams.KvCacheType.F32)
                          .withFlashAttention(org.taskvec.engine.SessionParams.FlashAttention.OFF)
