@@ -80,6 +80,8 @@ typedef struct tv_model_params {
     int32_t      mmproj_threads; // threads for image encoding (default 4)
     int64_t      image_cache_bytes; // encoded images kept for reuse across prompts and sessions (default 512 MiB;
                                     // 0 = off); an image met again is not encoded again
+    int32_t      mmproj_flash_attn; // the projector's flash attention: -1 auto (libmtmd's default: on where the
+                                    // backend has it; on the CPU its K and V are F16), 0 off (F32 attention), 1 on
 } tv_model_params;
 
 TV_API tv_model_params tv_model_default_params(void);

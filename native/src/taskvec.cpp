@@ -100,6 +100,7 @@ extern "C" TV_API tv_model_params tv_model_default_params(void) {
     p.mmproj_use_gpu = true;
     p.mmproj_threads = 4;
     p.image_cache_bytes = (int64_t) 512 << 20;
+    p.mmproj_flash_attn = -1;
     return p;
 }
 
@@ -111,6 +112,9 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
         }
         if (params.mmproj_threads <= 0) {
             return fail(TV_ERR_INVALID_ARG, "mmproj_threads must be positive, got %d", params.mmproj_threads);
+        }
+        if (params.mmproj_flash_attn < -1 || params.mmproj_flash_attn > 1) {
+            return fail(TV_ERR_INVALID_ARG, "mmproj_flash_attn must be -1, 0 or 1, got %d", params.mmproj_flash_attn);
         }
         llama_model_params mp = llama_model_default_params();
         mp.n_gpu_layers = params.n_gpu_layers;
@@ -130,6 +134,7 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
             cp.n_threads = params.mmproj_threads;
             cp.print_timings = false;
             cp.warmup = false;
+            cp.flash_attn_type = (llama_flash_attn_type) params.mmproj_flash_attn;
             m->mtmd = mtmd_init_from_file(params.mmproj_path, lm, cp);
             if (m->mtmd == nullptr) {
                 llama_model_free(lm);

@@ -46,13 +46,20 @@ final class CaptureCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "FILE.npy", description = "output array")
     Path out;
 
+    @Option(names = "--logits", paramLabel = "FILE.npy",
+            description = "also write the logits of the prompt's last position: float32 [vocabulary]")
+    Path logits;
+
     @Override
     public Integer call() throws Exception {
         if (!out.getFileName().toString().endsWith(".npy")) {
             throw new org.taskvec.engine.InvalidInputException("--out must name a .npy file");
         }
+        if (logits != null && !logits.getFileName().toString().endsWith(".npy")) {
+            throw new org.taskvec.engine.InvalidInputException("--logits must name a .npy file");
+        }
         HookPoint.Kind kind = HookPoint.Kind.parse(point);
-        try (Model model = modelOptions.load(); Session session = promptOptions.session(model)) {
+        try (Model model = modelOptions.load(promptOptions); Session session = promptOptions.session(model)) {
             int[] ls = PromptOptions.parseLayers(layers, model.layers());
             Hooks hooks = Hooks.create().captureLayers(kind.shortName, ls, Positions.parse(positions));
             RunResult r = HookedRun.run(session, promptOptions.prompt(), hooks);
@@ -67,6 +74,10 @@ final class CaptureCommand implements Callable<Integer> {
                 }
             }
             Npy.write(out, new int[] {ls.length, nPos, width}, data);
+            float[] last = logits == null ? null : session.logits();
+            if (last != null) {
+                Npy.write(logits, new int[] {last.length}, last);
+            }
             ObjectMapper json = new ObjectMapper();
             ObjectNode meta = json.createObjectNode();
             meta.put("point", kind.shortName);
@@ -99,9 +110,18 @@ final class CaptureCommand implements Callable<Integer> {
             meta.put("prompt_positions", r.layout().length);
             meta.put("kv_type", promptOptions.kvType);
             meta.put("flash_attn", promptOptions.flashAttn);
+            if (last != null) {
+                ObjectNode l = meta.putObject("logits");
+                l.put("file", logits.toString());
+                l.put("position", r.layout().length - 1);
+                l.put("vocabulary_size", last.length);
+            }
             Path side = VectorFiles.sidecar(out);
             json.writerWithDefaultPrettyPrinter().writeValue(side.toFile(), meta);
             System.out.printf("wrote %s [%d layers, %d positions, %d] and %s%n", out, ls.length, nPos, width, side);
+            if (last != null) {
+                System.out.printf("wrote %s [%d] (logits of position %d)%n", logits, last.length, r.layout().length - 1);
+            }
         }
         return 0;
     }

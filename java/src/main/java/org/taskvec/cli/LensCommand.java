@@ -42,7 +42,7 @@ final class LensCommand implements Callable<Integer> {
         if (top <= 0 || top > 100) {
             throw new org.taskvec.engine.InvalidInputException("--top must be in [1, 100]");
         }
-        try (Model model = modelOptions.load(); Session session = promptOptions.session(model)) {
+        try (Model model = modelOptions.load(promptOptions); Session session = promptOptions.session(model)) {
             int[] ls = PromptOptions.parseLayers(layers, model.layers());
             Positions pos = Positions.parse(position);
             RunResult r = HookedRun.run(session, promptOptions.prompt(), Hooks.create()

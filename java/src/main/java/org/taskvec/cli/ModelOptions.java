@@ -13,6 +13,11 @@ final class ModelOptions extends LoadOptions {
     Model load() {
         return load(model);
     }
+
+    /** Loads the model for a prompt's run: --flash-attn applies to the projector's vision encoder too. */
+    Model load(PromptOptions prompt) {
+        return load(model, prompt.flashAttention());
+    }
 }
 
 /** How a model is loaded: its projector, GPU layers, llama.cpp's log (the model file is the command's option). */
@@ -29,11 +34,17 @@ class LoadOptions {
 
     /** Loads model with these options: the projector if given, and --gpu-layers (N, -1 or auto). */
     Model load(Path model) {
+        return load(model, org.taskvec.engine.SessionParams.FlashAttention.AUTO);
+    }
+
+    /** Loads model, its projector's flash attention set to projectorFlashAttention. */
+    Model load(Path model, org.taskvec.engine.SessionParams.FlashAttention projectorFlashAttention) {
         org.taskvec.engine.GpuLayers.Choice c = org.taskvec.engine.GpuLayers.resolve(gpuLayers, model, mmproj, 4096);
         if (gpuLayers.equals("auto")) {
             System.err.println("taskvec: gpu layers " + c.layers() + " (" + c.why() + ")");
         }
-        ModelParams p = ModelParams.defaults().withGpuLayers(c.layers());
+        ModelParams p = ModelParams.defaults().withGpuLayers(c.layers())
+                .withProjectorFlashAttention(projectorFlashAttention);
         if (mmproj != null) {
             p = p.withProjector(mmproj);
         }

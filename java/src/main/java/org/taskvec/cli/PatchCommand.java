@@ -71,7 +71,7 @@ final class PatchCommand implements Callable<Integer> {
             case "add" -> Hooks.create().add(at, Positions.parse(position), v, scale, ph);
             default -> throw new org.taskvec.engine.InvalidInputException("--mode must be replace or add");
         };
-        try (Model model = modelOptions.load(); Session session = promptOptions.session(model)) {
+        try (Model model = modelOptions.load(promptOptions); Session session = promptOptions.session(model)) {
             Prompt prompt = promptOptions.prompt();
             GenerationParams gp = GenerationParams.greedy(maxTokens);
             Generation plain = session.generate(prompt, gp);

@@ -30,7 +30,8 @@ final class PromptOptions {
     String kvType;
 
     @Option(names = "--flash-attn", defaultValue = "auto", paramLabel = "auto|on|off",
-            description = "flash attention; default ${DEFAULT-VALUE}")
+            description = "flash attention, of the text model and of the projector's vision encoder (off: F32 "
+                    + "attention in both); default ${DEFAULT-VALUE}")
     String flashAttn;
 
     Prompt prompt() {
@@ -48,16 +49,21 @@ final class PromptOptions {
                     case "f32" -> SessionParams.KvCacheType.F32;
                     default -> throw new org.taskvec.engine.InvalidInputException("--kv-type must be f16 or f32");
                 })
-                .withFlashAttention(switch (flashAttn) {
-                    case "auto" -> SessionParams.FlashAttention.AUTO;
-                    case "on" -> SessionParams.FlashAttention.ON;
-                    case "off" -> SessionParams.FlashAttention.OFF;
-                    default -> throw new org.taskvec.engine.InvalidInputException("--flash-attn must be auto, on or off");
-                });
+                .withFlashAttention(flashAttention());
         if (threads != null) {
             sp = sp.withThreads(threads);
         }
         return model.newSession(sp);
+    }
+
+    /** --flash-attn: of the text model's attention and of the projector's vision encoder. */
+    SessionParams.FlashAttention flashAttention() {
+        return switch (flashAttn) {
+            case "auto" -> SessionParams.FlashAttention.AUTO;
+            case "on" -> SessionParams.FlashAttention.ON;
+            case "off" -> SessionParams.FlashAttention.OFF;
+            default -> throw new org.taskvec.engine.InvalidInputException("--flash-attn must be auto, on or off");
+        };
     }
 
     /** Layers from "all", "A-B" or "L,L,...". */

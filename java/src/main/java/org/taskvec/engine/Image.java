@@ -16,7 +16,8 @@ import javax.imageio.stream.ImageInputStream;
 /**
  * An image as packed 8-bit RGB rows, the form libmtmd takes. Read from PNG or JPEG files or made from a
  * {@link BufferedImage}; alpha is dropped (composited on nothing), grey, palette, 16-bit and CMYK images become RGB.
- * Immutable.
+ * Grey images keep their stored levels (grey g becomes g, g, g, as stb_image, Pillow and the transformers image
+ * processors read them), not Java's conversion of a linear grey colour space to sRGB. Immutable.
  */
 public final class Image {
     /** Largest side accepted; bigger images are refused before they are decoded. */
@@ -98,6 +99,23 @@ public final class Image {
         int h = img.getHeight();
         checkSize(w, h, "image");
         byte[] rgb = new byte[Math.multiplyExact(Math.multiplyExact(w, h), 3)];
+        java.awt.image.ColorModel cm = img.getColorModel();
+        if (cm.getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_GRAY
+                && !(cm instanceof java.awt.image.IndexColorModel)) {
+            // getRGB would convert the grey colour space (linear, CS_GRAY) to sRGB: 177 becomes 217
+            java.awt.image.Raster r = img.getRaster();
+            int max = (1 << cm.getComponentSize(0)) - 1;
+            for (int y = 0; y < h; y++) {
+                for (int x = 0, o = y * w * 3; x < w; x++, o += 3) {
+                    int g = r.getSample(x, y, 0);
+                    byte b = (byte) (max == 255 ? g : (g * 255 + max / 2) / max);
+                    rgb[o] = b;
+                    rgb[o + 1] = b;
+                    rgb[o + 2] = b;
+                }
+            }
+            return new Image(w, h, rgb);
+        }
         int[] row = new int[w];
         for (int y = 0; y < h; y++) {
             img.getRGB(0, y, w, 1, row, 0, w);

@@ -71,7 +71,12 @@ public final class Model implements AutoCloseable {
                      : NativeLibrary.utf8(params.projector().toAbsolutePath().toString());
              TvModelParams mp = tv_model_default_params()) {
             mp.n_gpu_layers(params.gpuLayers()).use_mmap(params.mmap()).mmproj_threads(params.projectorThreads())
-                    .image_cache_bytes(params.imageCacheBytes());
+                    .image_cache_bytes(params.imageCacheBytes())
+                    .mmproj_flash_attn(switch (params.projectorFlashAttention()) {
+                        case AUTO -> -1;
+                        case OFF -> 0;
+                        case ON -> 1;
+                    });
             mp.mmproj_path(mm);
             NativeLibrary.clearNativeError();
             TvModel h = tv_model_load(p, mp);

@@ -99,6 +99,7 @@ public final class TaskvecNative {
         @Cast("bool") public native boolean mmproj_use_gpu(); public native TvModelParams mmproj_use_gpu(boolean v);
         public native int mmproj_threads(); public native TvModelParams mmproj_threads(int v);
         public native long image_cache_bytes(); public native TvModelParams image_cache_bytes(long v);
+        public native int mmproj_flash_attn(); public native TvModelParams mmproj_flash_attn(int v);
     }
 
     @Name("tv_session_params")

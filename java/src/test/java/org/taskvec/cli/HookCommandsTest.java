@@ -39,6 +39,68 @@ class HookCommandsTest {
     }
 
     /**
+     * {@code --logits} writes the last position's logits, the same values the Java API gives for the prompt, and an
+     * image prompt's too; a file name that is not .npy is refused before the run.
+     */
+    @Test
+    void captureWritesTheLastPositionsLogits(@TempDir Path tmp) throws Exception {
+        String image = TestModels.dir().resolve("logits-test.png").toString();
+        java.awt.image.BufferedImage png = new java.awt.image.BufferedImage(40, 24,
+                java.awt.image.BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 24; y++) {
+            for (int x = 0; x < 40; x++) {
+                png.setRGB(x, y, (x * 6) << 16 | (y * 10) << 8 | ((x + y) * 3));
+            }
+        }
+        javax.imageio.ImageIO.write(png, "png", new java.io.File(image));
+        String[][] prompts = {{PROMPT, null}, {"Q:<__media__>\\nA:", image}};
+        for (String[] p : prompts) {
+            Path out = tmp.resolve("acts.npy");
+            Path logits = tmp.resolve("logits.npy");
+            List<String> args = new java.util.ArrayList<>(List.of("capture", "--model",
+                    TestModels.tinyModel().toString(), "--mmproj", TestModels.tinyProjector().toString(), "--prompt",
+                    p[0], "--layers", "0", "--positions", "last", "--kv-type", "f32", "--flash-attn", "off", "--out",
+                    out.toString(), "--logits", logits.toString(), "--threads", String.valueOf(TestModels.threads())));
+            if (p[1] != null) {
+                args.addAll(List.of("--image", p[1]));
+            }
+            CliTest.Run r = CliTest.run(args.toArray(new String[0]));
+            assertEquals(0, r.code(), r.err());
+            Npy.Array a = Npy.read(logits);
+            assertArrayEquals(new int[] {32000}, a.shape());
+            JsonNode meta = new ObjectMapper().readTree(tmp.resolve("acts.json").toFile());
+            assertEquals(meta.get("prompt_positions").asInt() - 1, meta.get("logits").get("position").asInt());
+            float[] want;
+            // --flash-attn off applies to the projector's encoder too
+            try (org.taskvec.engine.Model m = org.taskvec.engine.Model.load(TestModels.tinyModel(),
+                         org.taskvec.engine.ModelParams.defaults().withProjector(TestModels.tinyProjector())
+                                 .withProjectorFlashAttention(org.taskvec.engine.SessionParams.FlashAttention.OFF));
+                 org.taskvec.engine.Session s = m.newSession(org.taskvec.engine.SessionParams.defaults()
+                         .withKvCacheType(org.taskvec.engine.SessionParams.KvCacheType.F32)
+                         .withFlashAttention(org.taskvec.engine.SessionParams.FlashAttention.OFF)
+                         .withThreads(TestModels.threads()))) {
+                String text = p[0].replace("\\n", "\n");
+                s.evaluate(p[1] == null ? org.taskvec.engine.Prompt.of(text) : org.taskvec.engine.Prompt.withImages(
+                        text, List.of(org.taskvec.engine.Image.read(Path.of(p[1])))));
+                want = s.logits();
+            }
+            float max = 0;
+            for (float v : want) {
+                max = Math.max(max, Math.abs(v));
+            }
+            assertTrue(max > 1, "logits of a random model are not all small");
+            for (int i = 0; i < want.length; i++) {
+                assertEquals(want[i], a.data()[i], 1e-5 * max, "logit " + i + " of " + p[0]);
+            }
+        }
+        CliTest.Run bad = CliTest.run("capture", "--model", TestModels.tinyModel().toString(), "--prompt", PROMPT,
+                "--out", tmp.resolve("y.npy").toString(), "--logits", tmp.resolve("y.txt").toString());
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("--logits must name a .npy file"), bad.err());
+        assertFalse(Files.exists(tmp.resolve("y.npy")));
+    }
+
+    /**
      * Whether the numpy cross-check must run: {@code -Dtaskvec.require.numpy=true} (CI sets it) makes a missing
      * python3 or numpy a failure; without it the check is skipped, visibly (a skipped test and a line on stderr).
      */

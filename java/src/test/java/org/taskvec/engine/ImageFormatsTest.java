@@ -42,6 +42,39 @@ class ImageFormatsTest {
         assertColour(Image.read(new ByteArrayInputStream(png.toByteArray()), "rgb16.png"));
     }
 
+    /**
+     * Grey and grey+alpha PNGs keep their levels (as Pillow and stb_image read them): ImageIO's getRGB would turn
+     * grey 177 into 217 (linear grey to sRGB), and the PyTorch mirror (organism/) saw other pixels than libmtmd.
+     */
+    @Test
+    void greyPngsKeepTheirLevels() throws Exception {
+        for (int bits : new int[] {8, 16}) {
+            for (boolean alpha : new boolean[] {false, true}) {
+                var cm = new java.awt.image.ComponentColorModel(java.awt.color.ColorSpace.getInstance(
+                        java.awt.color.ColorSpace.CS_GRAY), alpha, false,
+                        alpha ? java.awt.Transparency.TRANSLUCENT : java.awt.Transparency.OPAQUE,
+                        bits == 8 ? java.awt.image.DataBuffer.TYPE_BYTE : java.awt.image.DataBuffer.TYPE_USHORT);
+                BufferedImage img = new BufferedImage(cm, cm.createCompatibleWritableRaster(3, 2), false, null);
+                int[] levels = {0, 40, 128, 177, 200, 255};
+                for (int i = 0; i < 6; i++) {
+                    int v = bits == 8 ? levels[i] : levels[i] * 257;
+                    img.getRaster().setPixel(i % 3, i / 3, alpha ? new int[] {v, bits == 8 ? 100 : 100 * 257}
+                            : new int[] {v});
+                }
+                ByteArrayOutputStream png = new ByteArrayOutputStream();
+                assertTrue(ImageIO.write(img, "png", png));
+                Image read = Image.read(new ByteArrayInputStream(png.toByteArray()), "grey.png");
+                byte[] rgb = read.rgb();
+                for (int i = 0; i < 6; i++) {
+                    for (int ch = 0; ch < 3; ch++) {
+                        assertEquals(levels[i], rgb[i * 3 + ch] & 0xFF, bits + "-bit grey" + (alpha ? "+alpha" : "")
+                                + " pixel " + i + " channel " + ch);
+                    }
+                }
+            }
+        }
+    }
+
     private static void assertColour(Image img) {
         byte[] rgb = img.rgb();
         int mid = (img.height() / 2 * img.width() + img.width() / 2) * 3;
