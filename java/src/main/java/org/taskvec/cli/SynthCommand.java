@@ -16,7 +16,8 @@ final class SynthCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--shape", defaultValue = "tiny", paramLabel = "SHAPE",
-            description = "tiny (tests), 1b (TinyLlama-1.1B + CLIP ViT-L/14-336, F16) or 7b (LLaMA-7B, Q8_0); "
+            description = "tiny (tests), 1b (TinyLlama-1.1B + CLIP ViT-L/14-336, F16), 7b (LLaMA-7B, Q8_0) or "
+                    + "organism (the model organism's template: width 128, 4 layers, tied output, 16 image tokens); "
                     + "default ${DEFAULT-VALUE}")
     String shape;
 

@@ -84,7 +84,9 @@ public final class ModelSynthesizer {
         }
         w.tensor("output_norm.weight", GgmlType.F32, SeededValues.uniform(seed, "output_norm", 1f, 0.1f), s.nEmbd());
         // A large output scale gives peaked, seed-specific next-token distributions.
-        w.tensor("output.weight", wt, SeededValues.weights(seed, "output", s.nEmbd(), 4f), s.nEmbd(), nVocab);
+        if (!s.tiedOutput()) {   // tied: llama.cpp's llama graph multiplies by token_embd.weight
+            w.tensor("output.weight", wt, SeededValues.weights(seed, "output", s.nEmbd(), 4f), s.nEmbd(), nVocab);
+        }
         w.write(path);
     }
 
