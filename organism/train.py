@@ -67,6 +67,7 @@ if args.smoke:
     args.stage1_steps, args.stage2_steps, args.batch, args.warmup, args.eval_episodes = 30, 30, 16, 5, 120
 
 torch.set_num_threads(args.threads)
+torch.set_flush_denormal(True)
 torch.manual_seed(args.seed)
 os.makedirs(args.out, exist_ok=True)
 DATA = os.path.join(args.out, "data")
@@ -109,8 +110,6 @@ def dataset(stage, episodes, seed, name):
 dirs = {
     "s1": dataset(1, min(args.stage1_steps * args.batch, 100000), 1, "stage1"),
     "s1-eval": dataset(1, args.eval_episodes, 1001, "stage1-eval"),
-    "s2": dataset(2, min(max(args.stage2_steps, 1) * args.batch, 100000), 2, "stage2"),
-    "s2-eval": dataset(2, args.eval_episodes, 1002, "stage2-eval"),
 }
 
 
@@ -365,13 +364,25 @@ def export_text(stem, desc):
 results = {"args": vars(args), "stages": {}, "eval": {}}
 s1, s1_eval = Episodes(dirs["s1"]), Episodes(dirs["s1-eval"])
 
-log("stage 1 (organism-llm): %d episodes from %s" % (len(s1), s1.dir))
-results["stages"]["stage1"] = train("stage 1", s1, list(llama.parameters()), args.stage1_steps, args.seed + 10)
+# stage 1 is kept (OUT/stage1.pt) and reused by a later run with the same stage-1 settings (e.g. the ablation)
+ckpt = os.path.join(args.out, "stage1.pt")
+key = {k: getattr(args, k) for k in ("stage1_steps", "batch", "lr", "warmup", "weight_decay", "seed")}
+saved = torch.load(ckpt) if os.path.exists(ckpt) else None
+if saved is not None and saved["key"] == key:
+    log("stage 1: reusing %s" % ckpt)
+    llama.load_state_dict(saved["llama"])
+    results["stages"]["stage1"] = saved["result"]
+else:
+    log("stage 1 (organism-llm): %d episodes from %s" % (len(s1), s1.dir))
+    results["stages"]["stage1"] = train("stage 1", s1, list(llama.parameters()), args.stage1_steps, args.seed + 10)
+    torch.save({"key": key, "llama": llama.state_dict(), "result": results["stages"]["stage1"]}, ckpt)
 results["eval"]["llm/stage1-eval"] = evaluate(s1_eval)
 report("llm on text episodes", results["eval"]["llm/stage1-eval"])
 export_text("llm", "model organism stage 1 (text LLM), trained by organism/train.py")
 
 if args.stop_after != "stage1":
+    dirs["s2"] = dataset(2, min(max(args.stage2_steps, 1) * args.batch, 100000), 2, "stage2")
+    dirs["s2-eval"] = dataset(2, args.eval_episodes, 1002, "stage2-eval")
     s2, s2_eval = Episodes(dirs["s2"]), Episodes(dirs["s2-eval"])
     log("stage 2 (organism-vlm): %d episodes from %s" % (len(s2), s2.dir))
     if args.freeze_encoder:

@@ -52,4 +52,22 @@ class GeneratedModelsTest {
         new ModelSynthesizer(ModelShape.TINY, 5).writeTextModel(tmp.resolve("b.gguf"));
         assertFalse(Arrays.equals(Files.readAllBytes(tmp.resolve("a.gguf")), Files.readAllBytes(tmp.resolve("b.gguf"))));
     }
+
+    @Test
+    void theOrganismShapeHasATiedOutputAndSixteenImageTokensAndLlamaCppLoadsIt(@TempDir Path tmp) throws Exception {
+        ModelShape s = ModelShape.byName("organism");
+        new ModelSynthesizer(s, ModelSynthesizer.DEFAULT_SEED).writeAll(tmp);
+        var names = org.taskvec.gguf.GgufReader.read(tmp.resolve(ModelSynthesizer.MODEL_FILE)).tensors().stream()
+                .map(org.taskvec.gguf.GgufTensorInfo::name).collect(java.util.stream.Collectors.toSet());
+        assertFalse(names.contains("output.weight"), "tied: llama.cpp multiplies by token_embd.weight");
+        assertEquals(2 + 9 * s.nLayer(), names.size());
+        assertNotEquals(s.vEmbd(), s.vFf(), "libmtmd swaps ffn_up/ffn_down when they are equal");
+        try (var m = org.taskvec.engine.Model.load(tmp.resolve(ModelSynthesizer.MODEL_FILE),
+                org.taskvec.engine.ModelParams.defaults().withProjector(tmp.resolve(ModelSynthesizer.PROJECTOR_FILE)))) {
+            assertEquals(32000, m.vocabularySize());
+            assertEquals(128, m.embeddingSize());
+            assertEquals(16, m.imageTokens(64, 64));
+        }
+        assertFalse(ModelShape.TINY.tiedOutput(), "the other shapes keep output.weight");
+    }
 }
