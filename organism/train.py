@@ -378,6 +378,7 @@ else:
     torch.save({"key": key, "llama": llama.state_dict(), "result": results["stages"]["stage1"]}, ckpt)
 results["eval"]["llm/stage1-eval"] = evaluate(s1_eval)
 report("llm on text episodes", results["eval"]["llm/stage1-eval"])
+json.dump(results, open(os.path.join(args.out, "eval.json"), "w"), indent=1)   # rewritten after stage 2
 export_text("llm", "model organism stage 1 (text LLM), trained by organism/train.py")
 
 if args.stop_after != "stage1":
