@@ -163,25 +163,18 @@ final class HandleGuard {
     }
 
     private void awaitNoCalls() {
-        boolean interrupted = false;
-        synchronized (lock) {
-            while ((state.get() & ~CLOSED) != 0) {
-                try {
-                    lock.wait();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        awaitUninterruptibly(() -> (state.get() & ~CLOSED) == 0);
     }
 
     private void awaitFreed() {
+        awaitUninterruptibly(() -> freed);
+    }
+
+    /** Waits on the lock until done holds (checked under the lock); an interrupt is kept, not obeyed. */
+    private void awaitUninterruptibly(java.util.function.BooleanSupplier done) {
         boolean interrupted = false;
         synchronized (lock) {
-            while (!freed) {
+            while (!done.getAsBoolean()) {
                 try {
                     lock.wait();
                 } catch (InterruptedException e) {
