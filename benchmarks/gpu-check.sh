@@ -6,6 +6,7 @@
 #
 #   benchmarks/gpu-check.sh [--out DIR] [--deadline SECONDS] [--reuse] [--bundle DIR|FILE] [--natives DIR]
 #                           [--classpath CP] [--work DIR] [--no-7b] [--no-official] [--rounds N] [--cpu]
+#                           [--organism DIR]
 #   benchmarks/gpu-check.sh --check-bundle [FILE]    verifies a bundle holds what this script needs, and exits
 #
 #   --out DIR        where the results go: at most 5 files (summary.md, results.json, steps.tsv, logs.tar.gz and,
@@ -24,6 +25,10 @@
 #   --classpath CP   run the project's classes from this class path with the `java` on the PATH (tests).
 #   --work DIR       the work folder (default ${TMPDIR:-/tmp}/taskvec-gpu-check).
 #   --cpu            the same steps without CUDA, on the tiny model (to test the script without a GPU).
+#   --organism DIR   a trained model organism (DIR/model.gguf, DIR/mmproj.gguf, optional DIR/llm.gguf): right after
+#                    the hooks, the paper's experiment (taskvec xpatch) on it with every layer on the GPU, then the
+#                    same on this machine's CPU; the summary compares the two tables. Default: organism/ at the
+#                    repository root when it holds model.gguf.
 #
 # Steps, in the order that gets the most important figures first:
 #   unpack -> models generated in the background (the generator is plain Java) while the natives build
@@ -33,6 +38,7 @@
 #             available, and sees the GPU
 #   hooks  -> org.taskvec.perf.GpuCheck: identity patch bit-identical, last-layer transplant equal, every layer's
 #             captures against the CPU engine
+#   organism -> with a trained model organism: taskvec xpatch on the GPU, then on the CPU (the same table expected)
 #   1b F16 -> taskvec bench and llama-bench, in ABBA order
 #   paper  -> the paper's workload through taskvec and the official way (transformers, forward hooks, no KV cache)
 #             on the 7b shape, F16 against fp16
@@ -51,6 +57,7 @@ seven_b=1
 official=1
 rounds=10
 cpu=0
+organism=""
 natives_in=""
 classpath=""
 check_bundle_file=""
@@ -69,6 +76,7 @@ while [ $# -gt 0 ]; do
     --no-official) official=0; shift ;;
     --rounds) rounds="$2"; shift 2 ;;
     --cpu) cpu=1; shift ;;
+    --organism) organism="$2"; shift 2 ;;
     --pinned-source-name) break ;;
     *) echo "gpu-check: unknown argument $1 (see the head of $0)" >&2; exit 2 ;;
   esac
@@ -244,7 +252,9 @@ if [ -n "$classpath" ]; then
 elif [ -n "$bundle" ]; then
   archive="$bundle"
   [ -d "$bundle" ] && archive="$bundle/bundle.tar.xz"
-  [ -f "$archive" ] || fatal "no bundle" "$archive is missing: run benchmarks/prepare-gpu-bundle.sh and carry gpu-bundle"
+  # with --reuse the runtime unpacked by an earlier run is enough (a later call need not carry the bundle again)
+  [ -f "$archive" ] || [ -x "$work/gpu-bundle/jre/bin/java" ] \
+    || fatal "no bundle" "$archive is missing: run benchmarks/prepare-gpu-bundle.sh and carry gpu-bundle"
   if [ ! -x "$work/gpu-bundle/jre/bin/java" ]; then
     t0=$(date +%s)
     unpack "$archive" "$work" 2> "$raw/unpack.log" || fatal "bundle does not unpack" "$archive: $(tail -1 "$raw/unpack.log")"
@@ -389,6 +399,23 @@ step wait-small 5 wait_for "$small/.done" "$synth_pid" || fatal "no small model"
 
 gl=$([ $cpu = 1 ] && echo 0 || echo -1)
 step hooks 20 run_java org.taskvec.perf.GpuCheck "$small/model.gguf" "$raw/hooks.json" "$gl" 0.05
+
+# the paper's experiment on a trained model organism: every layer on the GPU, then all on the CPU
+[ -n "$organism" ] || { [ -f "$root/organism/model.gguf" ] && organism="$root/organism"; }
+organism_xpatch() {  # WHERE GPU_LAYERS: fresh task vectors (no cache), the report in raw/organism-WHERE/
+  local llm=()
+  [ -f "$organism/llm.gguf" ] && llm=(--llm "$organism/llm.gguf")
+  taskvec xpatch --model "$organism/model.gguf" --mmproj "$organism/mmproj.gguf" "${llm[@]}" --several-images yes \
+      --gpu-layers "$2" --no-cache --out "$raw/organism-$1"
+}
+if [ -n "$organism" ]; then
+  if [ -f "$organism/model.gguf" ] && [ -f "$organism/mmproj.gguf" ]; then
+    if [ $cpu = 0 ]; then step organism-gpu 60 organism_xpatch gpu -1; fi
+    step organism-cpu 60 organism_xpatch cpu 0
+  else
+    log "organism" "skipped" "" "$organism lacks model.gguf or mmproj.gguf"
+  fi
+fi
 
 bench() {  # NAME MODEL
   taskvec bench --model "$2" --mmproj "$(dirname "$2")/mmproj.gguf" --gpu-layers "$gl" --prompt-tokens 512 \

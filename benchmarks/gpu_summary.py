@@ -151,6 +151,49 @@ def bench_model(out, name):
     }
 
 
+def organism_section(out, results):
+    """The paper's table on the model organism, on the GPU and on the CPU, and how far the two are apart."""
+    runs = {w: load(os.path.join(out, "organism-%s" % w, "results.json")) for w in ("gpu", "cpu")}
+    runs = {w: r for w, r in runs.items() if isinstance(r, dict) and isinstance(r.get("summary"), dict)}
+    if not runs:
+        return []
+    where = [w for w in ("gpu", "cpu") if w in runs]
+    conds = list(runs[where[0]]["summary"])
+    table = {c: {w: num((runs[w]["summary"].get(c) or {}).get("average")) for w in where} for c in conds}
+    res = {"conditions": table,
+           "chosen_layer": {w: runs[w].get("chosen_layer") for w in where},
+           "seconds": {w: num((runs[w].get("timing") or {}).get("seconds")) for w in where},
+           "predictions": {w: (runs[w].get("timing") or {}).get("predictions") for w in where}}
+    lines = ["## The paper's experiment on the model organism", "",
+             "taskvec xpatch, fresh task vectors; %s." % ", ".join(
+                 "%s: layer %s, %s predictions in %s s" % (w.upper(), res["chosen_layer"][w], res["predictions"][w],
+                                                         fmt(res["seconds"][w])) for w in where), "",
+             "| condition | %s |" % " | ".join(w.upper() for w in where), "|---|%s" % ("---|" * len(where))]
+    for c in conds:
+        lines.append("| %s | %s |" % (c, " | ".join(fmt(table[c][w], "%.3f") for w in where)))
+    if len(where) == 2:
+        key = lambda r: (r.get("condition"), r.get("task"), r.get("seed"), r.get("layer"))
+        cpu_rows = {key(r): r for r in runs["cpu"].get("rows", []) if isinstance(r, dict)}
+        diffs, same, compared = [], 0, 0
+        for r in runs["gpu"].get("rows", []):
+            o = cpu_rows.get(key(r)) if isinstance(r, dict) else None
+            if o is None or num(r.get("accuracy")) is None or num(o.get("accuracy")) is None:
+                continue
+            compared += 1
+            same += r.get("correct") == o.get("correct")
+            diffs.append(abs(r["accuracy"] - o["accuracy"]))
+        res["rows_compared"], res["rows_equal"] = compared, same
+        res["max_row_accuracy_diff"] = max(diffs) if diffs else None
+        avg = [abs(table[c]["gpu"] - table[c]["cpu"]) for c in conds
+               if table[c]["gpu"] is not None and table[c]["cpu"] is not None]
+        res["max_condition_diff"] = max(avg) if avg else None
+        lines += ["", "GPU against CPU: %d of %d (condition, task, seed) rows give the same count correct; largest "
+                  "difference %s in a row's accuracy, %s in a condition's average." % (
+                      same, compared, fmt(res["max_row_accuracy_diff"], "%.3f"), fmt(res["max_condition_diff"], "%.3f"))]
+    results["organism"] = res
+    return lines + [""]
+
+
 def main(out):
     results = {"goals": [], "models": {}}
     gpu_name = None
@@ -191,6 +234,8 @@ def main(out):
                   "- captures vs CPU engine, worst layer relative error %s (tolerance %s)" % (
                       fmt(hooks.get("capture_rel_error_worst"), "%.3g"), hooks.get("capture_tolerance")),
                   "- passed: **%s**" % hooks.get("passed"), ""]
+
+    lines += organism_section(out, results)
 
     names = sorted(n for n in {os.path.basename(p)[len("bench-"):-len(".json")]
                                for p in glob.glob(os.path.join(out, "bench-*.json"))}

@@ -14,6 +14,12 @@ final class ModelOptions extends LoadOptions {
         return load(model);
     }
 
+    /** Loads a second model (the xpatch --llm) on the same GPU layers, without the projector. */
+    Model loadWithoutProjector(Path other) {
+        org.taskvec.engine.GpuLayers.Choice c = org.taskvec.engine.GpuLayers.resolve(gpuLayers, other, null, 4096);
+        return Model.load(other, ModelParams.defaults().withGpuLayers(c.layers()));
+    }
+
     /** Loads the model for a prompt's run: --flash-attn applies to the projector's vision encoder too. */
     Model load(PromptOptions prompt) {
         return load(model, prompt.flashAttention());

@@ -141,7 +141,7 @@ final class XpatchCommand implements Callable<Integer> {
                 sp = sp.withThreads(threads);
             }
             try (Session session = model.newSession(sp);
-                 Model llmModel = llm == null ? null : Model.load(llm);
+                 Model llmModel = llm == null ? null : modelOptions.loadWithoutProjector(llm);
                  Session llmSession = llmModel == null ? null : llmModel.newSession(sp)) {
                 XpatchResults r = new XpatchRunner(model, session, llmSession, config,
                         ProgressOutput.stream(System.err, "[xpatch] ", System.console() != null),
