@@ -48,7 +48,10 @@ tar -cf "$stage/llama.cpp-src.tar" -C "$(dirname "$src")" --exclude=.git --exclu
     --exclude="$name/examples" --exclude="$name/gguf-py" --exclude="$name/ggml/src/ggml-hexagon" \
     --exclude="$name/ggml/src/ggml-sycl" --exclude="$name/ggml/src/ggml-vulkan" --exclude="$name/ggml/src/ggml-opencl" \
     --exclude="$name/ggml/src/ggml-cann" --exclude="$name/ggml/src/ggml-musa" --exclude="$name/tools/server/public*" \
-    --exclude="$name/tools/mtmd/test-*" "$name"
+    --exclude="$name/tools/mtmd/test-*" --exclude="$name/tools/ui" --exclude="$name/ggml/src/ggml-openvino" \
+    --exclude="$name/ggml/src/ggml-webgpu" --exclude="$name/ggml/src/ggml-et" --exclude="$name/ggml/src/ggml-metal" \
+    --exclude="$name/ggml/src/ggml-zdnn" --exclude="$name/ggml/src/ggml-zendnn" --exclude="$name/ggml/src/ggml-virtgpu" \
+    --exclude="$name/scripts" --exclude="$name/conversion" "$name"
 tar -rf "$stage/llama.cpp-src.tar" -C "$(dirname "$src")" "$name/models/ggml-vocab-llama-spm.gguf"
 # one compressed file in gpu-bundle/: the device tool carries at most 64 MiB (working tree included)
 rm -rf "$out"

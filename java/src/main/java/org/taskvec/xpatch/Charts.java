@@ -15,7 +15,11 @@ import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
-/** PNG figures of a run (JFreeChart, headless). */
+/**
+ * PNG figures of a run (JFreeChart, headless). A Java runtime that cannot draw text (its font library or the
+ * libraries that library needs are missing, e.g. a jlink'ed runtime on a bare machine: libharfbuzz.so.0) makes
+ * every method throw {@link UnavailableException}: the caller reports it, and the run's numbers are not lost.
+ */
 final class Charts {
     static {
         System.setProperty("java.awt.headless", "true");
@@ -23,9 +27,49 @@ final class Charts {
 
     private Charts() {}
 
+    /** Figures cannot be drawn in this Java runtime; the message says why. */
+    static final class UnavailableException extends IOException {
+        UnavailableException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** For tests: set, drawing fails with this message as in a runtime without its font libraries. */
+    static final String SIMULATE_FAILURE = "taskvec.test.chartsUnavailable";
+
+    /** Builds and saves one chart; the runtime's failures to draw become {@link UnavailableException}. */
+    private static void save(Path png, java.util.function.Supplier<JFreeChart> chart, int width, int height)
+            throws IOException {
+        try {
+            String simulated = System.getProperty(SIMULATE_FAILURE);
+            if (simulated != null) {
+                throw new UnsatisfiedLinkError(simulated);
+            }
+            ChartUtils.saveChartAsPNG(png.toFile(), chart.get(), width, height);
+        } catch (LinkageError | java.awt.AWTError | InternalError e) {
+            throw unavailable(e);
+        } catch (RuntimeException e) {
+            // font configuration failures surface as runtime exceptions from the JDK's font code
+            if (java.util.Arrays.stream(e.getStackTrace()).anyMatch(el -> el.getClassName().startsWith("sun.font.")
+                    || el.getClassName().startsWith("sun.awt.") || el.getClassName().startsWith("java.awt."))) {
+                throw unavailable(e);
+            }
+            throw e;
+        }
+    }
+
+    private static UnavailableException unavailable(Throwable e) {
+        return new UnavailableException("this Java runtime cannot draw charts (" + e.getClass().getSimpleName() + ": "
+                + e.getMessage() + ")", e);
+    }
+
     /** One line per named series over layers, e.g. accuracy per layer or a token's probability per layer. */
     static void lines(Path png, String title, String yLabel, Map<String, double[]> series, double yMax)
             throws IOException {
+        save(png, () -> linesChart(title, yLabel, series, yMax), 900, 540);
+    }
+
+    private static JFreeChart linesChart(String title, String yLabel, Map<String, double[]> series, double yMax) {
         XYSeriesCollection data = new XYSeriesCollection();
         for (Map.Entry<String, double[]> e : series.entrySet()) {
             XYSeries s = new XYSeries(e.getKey());
@@ -48,11 +92,15 @@ final class Charts {
             r.setSeriesStroke(i, new BasicStroke(2f));
         }
         plot.setRenderer(r);
-        ChartUtils.saveChartAsPNG(png.toFile(), chart, 900, 540);
+        return chart;
     }
 
     /** A scatter of 2-D points, one series per group (e.g. per task), for the geometry figure. */
     static void scatter(Path png, String title, Map<String, List<double[]>> groups) throws IOException {
+        save(png, () -> scatterChart(title, groups), 800, 640);
+    }
+
+    private static JFreeChart scatterChart(String title, Map<String, List<double[]>> groups) {
         XYSeriesCollection data = new XYSeriesCollection();
         for (Map.Entry<String, List<double[]>> e : groups.entrySet()) {
             XYSeries s = new XYSeries(e.getKey(), false);
@@ -64,11 +112,15 @@ final class Charts {
         JFreeChart chart = ChartFactory.createScatterPlot(title, "PC 1", "PC 2", data, PlotOrientation.VERTICAL,
                 true, false, false);
         chart.getXYPlot().setBackgroundPaint(Color.WHITE);
-        ChartUtils.saveChartAsPNG(png.toFile(), chart, 800, 640);
+        return chart;
     }
 
     /** The sample-efficiency figure: accuracy against the number of examples, with and without the instruction. */
     static void scan(Path png, Map<Integer, double[]> scan) throws IOException {
+        save(png, () -> scanChart(scan), 800, 500);
+    }
+
+    private static JFreeChart scanChart(Map<Integer, double[]> scan) {
         XYSeries examples = new XYSeries("examples only");
         XYSeries ensemble = new XYSeries("examples + instruction");
         scan.forEach((n, acc) -> {
@@ -84,6 +136,6 @@ final class Charts {
                 PlotOrientation.VERTICAL, true, false, false);
         chart.getXYPlot().setBackgroundPaint(Color.WHITE);
         chart.getXYPlot().getRangeAxis().setRange(0, 1);
-        ChartUtils.saveChartAsPNG(png.toFile(), chart, 800, 500);
+        return chart;
     }
 }

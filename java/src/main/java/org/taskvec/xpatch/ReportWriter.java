@@ -54,13 +54,53 @@ public final class ReportWriter {
         return sb.toString();
     }
 
+    /** Draws a run's figures until one fails because the runtime cannot draw; then says so once, in the report. */
+    private static final class Figures {
+        private final StringBuilder md;
+        private String unavailable;
+
+        Figures(StringBuilder md) {
+            this.md = md;
+        }
+
+        interface Drawing {
+            void draw() throws IOException;
+        }
+
+        /** Draws; true if the PNG was written. */
+        boolean draw(Drawing d) throws IOException {
+            if (unavailable != null) {
+                return false;
+            }
+            try {
+                d.draw();
+                return true;
+            } catch (Charts.UnavailableException e) {
+                unavailable = e.getMessage();
+                System.err.println("taskvec: figures not drawn: " + unavailable + "; the numbers are in results.json"
+                        + " and report.md");
+                return false;
+            }
+        }
+
+        void note() {
+            if (unavailable != null) {
+                md.append("Figures not drawn: ").append(unavailable).append(". Their numbers are in the tables above "
+                        + "and in results.json.\n\n");
+            }
+        }
+    }
+
     /** The PNG figures and the report sections that go with them. */
     private static void figures(Path out, XpatchResults r, StringBuilder md) throws IOException {
+        Figures fig = new Figures(md);
         if (!r.sweep().isEmpty()) {
             double[] acc = r.sweep().values().stream().mapToDouble(Double::doubleValue).toArray();
-            Charts.lines(out.resolve("layer-sweep.png"), "Text-examples patching on validation image queries",
-                    "accuracy (mean over tasks)", java.util.Map.of("xPatch (val)", acc), 1.0);
-            md.append("## Layer sweep\n\n![layer sweep](layer-sweep.png)\n\n| layer | val accuracy |\n|---|---|\n");
+            boolean drawn = fig.draw(() -> Charts.lines(out.resolve("layer-sweep.png"),
+                    "Text-examples patching on validation image queries", "accuracy (mean over tasks)",
+                    java.util.Map.of("xPatch (val)", acc), 1.0));
+            md.append("## Layer sweep\n\n").append(drawn ? "![layer sweep](layer-sweep.png)\n\n" : "")
+                    .append("| layer | val accuracy |\n|---|---|\n");
             r.sweep().forEach((l, a) -> md.append(String.format(Locale.ROOT, "| %d | %.3f |%n", l, a)));
             md.append('\n');
         }
@@ -72,17 +112,21 @@ public final class ReportWriter {
                     + "answer | figure |\n|---|---|---|---|---|---|\n");
             for (var e : r.phases().entrySet()) {
                 java.util.Map<String, double[]> series = new java.util.LinkedHashMap<>();
+                java.util.List<String> rows = new java.util.ArrayList<>();
                 for (var s : e.getValue().entrySet()) {
                     Analyses.Phases ph = s.getValue();
                     series.put(s.getKey() + ": input", ph.input());
                     series.put(s.getKey() + ": task (" + Analyses.TASK_TOKENS.getOrDefault(e.getKey(), e.getKey())
                             + ")", ph.task());
                     series.put(s.getKey() + ": answer", ph.answer());
-                    md.append(String.format("| %s | %s examples | %d | %d | %d | lens-%s.png |%n", e.getKey(),
-                            s.getKey(), argmax(ph.input()), argmax(ph.task()), argmax(ph.answer()), e.getKey()));
+                    rows.add(String.format("| %s | %s examples | %d | %d | %d |", e.getKey(), s.getKey(),
+                            argmax(ph.input()), argmax(ph.task()), argmax(ph.answer())));
                 }
-                Charts.lines(out.resolve("lens-" + e.getKey() + ".png"), "Logit lens phases: " + e.getKey(),
-                        "relative probability", series, 1.0);
+                boolean drawn = fig.draw(() -> Charts.lines(out.resolve("lens-" + e.getKey() + ".png"),
+                        "Logit lens phases: " + e.getKey(), "relative probability", series, 1.0));
+                for (String row : rows) {
+                    md.append(row).append(drawn ? " lens-" + e.getKey() + ".png |\n" : " – |\n");
+                }
             }
             md.append('\n');
         }
@@ -104,8 +148,8 @@ public final class ReportWriter {
                     + "| examples n | examples only | ensemble |\n|---|---|---|\n");
             r.scan().forEach((n, acc) -> md.append(String.format(Locale.ROOT, "| %d | %s | %.3f |%n", n,
                     Double.isNaN(acc[0]) ? "–" : String.format(Locale.ROOT, "%.3f", acc[0]), acc[1])));
-            md.append("\n![sample efficiency](sample-efficiency.png)\n\n");
-            Charts.scan(out.resolve("sample-efficiency.png"), r.scan());
+            md.append(fig.draw(() -> Charts.scan(out.resolve("sample-efficiency.png"), r.scan()))
+                    ? "\n![sample efficiency](sample-efficiency.png)\n\n" : "\n");
         }
         if (!r.llmCosine().isEmpty()) {
             md.append("## LLM -> VLM\n\nCosine similarity between the LLM's and the VLM's text-examples task vectors "
@@ -118,10 +162,13 @@ public final class ReportWriter {
             java.util.Map<String, java.util.List<double[]>> groups = new java.util.LinkedHashMap<>();
             r.geometry().forEach((label, xy) -> groups.computeIfAbsent(label.replaceAll(" / seed \\d+$", ""),
                     k -> new java.util.ArrayList<>()).add(xy));
-            Charts.scatter(out.resolve("geometry.png"), "Task vectors at the chosen layer (PCA)", groups);
-            md.append("## Geometry\n\n![geometry](geometry.png)\n\nTwo principal components of every task vector at "
-                    + "the chosen layer, one series per task and specification.\n\n");
+            boolean drawn = fig.draw(() -> Charts.scatter(out.resolve("geometry.png"),
+                    "Task vectors at the chosen layer (PCA)", groups));
+            md.append("## Geometry\n\n").append(drawn ? "![geometry](geometry.png)\n\n" : "")
+                    .append("Two principal components of every task vector at the chosen layer, one series per task "
+                            + "and specification (results.json: geometry_2d).\n\n");
         }
+        fig.note();
     }
 
     /** The report's statement of the procedure choices: the official code's, or this project's earlier ones. */

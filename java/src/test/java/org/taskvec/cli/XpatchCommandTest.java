@@ -152,6 +152,35 @@ class XpatchCommandTest {
     }
 
     @Test
+    void aRuntimeThatCannotDrawChartsStillWritesTheResultsAndSaysWhy(@TempDir Path out) throws Exception {
+        // as on the GPU machine: a jlink'ed runtime whose libfontmanager.so lacks libharfbuzz.so.0
+        String why = "libfontmanager.so: libharfbuzz.so.0: cannot open shared object file";
+        System.setProperty("taskvec.test.chartsUnavailable", why);
+        CliTest.Run r;
+        try {
+            r = CliTest.run("xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                    TestModels.tinyProjector().toString(), "--tasks", "food-color", "--seeds", "1", "--max-test", "2",
+                    "--lens-prompts", "2", "--threads", String.valueOf(TestModels.threads()), "--out", out.toString());
+        } finally {
+            System.clearProperty("taskvec.test.chartsUnavailable");
+        }
+        assertEquals(0, r.code(), r.err());
+        for (String f : new String[] {"results.json", "results.csv", "report.md"}) {
+            assertTrue(Files.size(out.resolve(f)) > 0, f);
+        }
+        try (Stream<Path> files = Files.list(out)) {
+            assertEquals(List.of(), files.filter(f -> f.toString().endsWith(".png")).toList(), "no figure drawn");
+        }
+        String report = Files.readString(out.resolve("report.md"));
+        assertTrue(report.contains("Figures not drawn: this Java runtime cannot draw charts (UnsatisfiedLinkError: "
+                + why + ")"), report);
+        assertFalse(report.contains(".png"), "no link to a figure that was not drawn");
+        assertTrue(report.contains("## Layer sweep") && report.contains("## Sample efficiency"), report);
+        assertEquals(1, r.err().split("figures not drawn", -1).length - 1, "said once on stderr: " + r.err());
+        assertEquals(4, JSON.readTree(out.resolve("results.json").toFile()).get("layer_sweep_val_accuracy").size());
+    }
+
+    @Test
     void aSmallRunOnTheTinyModelWritesEveryOutputFile(@TempDir Path out) throws Exception {
         String[] args = {"xpatch", "--model", TestModels.tinyModel().toString(), "--mmproj",
                 TestModels.tinyProjector().toString(), "--tasks", "country-capital,food-color", "--seeds", "2",
