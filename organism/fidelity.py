@@ -2,7 +2,7 @@
 """Fidelity check: the PyTorch mirror (organism/mirror.py) against taskvec, on the same GGUF files.
 
 usage: fidelity.py MODEL MMPROJ [--text N] [--images N] [--tolerance T] [--taskvec CMD] [--work DIR] [--json FILE]
-                   [--engine-defaults] [--break MISTAKE]
+                   [--engine-defaults] [--break MISTAKE] [--engine-model FILE] [--engine-mmproj FILE]
 
 Runs N text prompts in the paper's format (5 examples `Q:{x}\\nA:{y}\\n\\n`, then `Q:{q}\\nA:`, built-in task data)
 and N image prompts (`Q:<__media__>\\nA:` with a built-in emoji image, after 0, 1 or 2 text examples) through
@@ -15,7 +15,8 @@ and over the logits). The report gives the worst over the prompts, per layer and
 apart; exit status 1 when any is above the tolerance (default 1e-3).
 
 --engine-defaults captures with taskvec's defaults (F16 KV cache, flash attention auto) instead, to measure what the
-engine's own rounding costs; --break applies one deliberate mistake to the mirror (the check must then fail).
+engine's own rounding costs; --engine-model/--engine-mmproj run taskvec on other files than the mirror (e.g. the
+shipped Q8_0 exports against the trained model's F32 ones: the figure of the shipped precision); --break applies one deliberate mistake to the mirror (the check must then fail).
 References are kept in --work (default: a temporary folder) under a key of the files, prompts and settings, and
 reused by later runs with the same key.
 """
@@ -223,7 +224,10 @@ def main():
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--engine-defaults", action="store_true", help="taskvec's default KV type and flash attention")
     ap.add_argument("--break", dest="mistake", choices=BREAKS, help="a deliberate mistake in the mirror")
+    ap.add_argument("--engine-model", help="taskvec runs this model file instead of MODEL (the mirror reads MODEL)")
+    ap.add_argument("--engine-mmproj", help="taskvec runs this projector file instead of MMPROJ")
     a = ap.parse_args()
+    engine_model, engine_mmproj = a.engine_model or a.model, a.engine_mmproj or a.mmproj
     if a.text < 0 or a.images < 0 or a.text + a.images == 0:
         sys.exit("nothing to check")
     if a.mistake:
@@ -235,13 +239,14 @@ def main():
     prompts = make_prompts(a.text, a.images, a.image_dir)
     settings = [] if a.engine_defaults else ["--kv-type", "f32", "--flash-attn", "off"]
 
-    key = hashlib.sha256(json.dumps([sha256(a.model), sha256(a.mmproj), prompts, settings,
+    key = hashlib.sha256(json.dumps([sha256(engine_model), sha256(engine_mmproj), prompts, settings,
                                      [sha256(p) for _, _, ims in prompts for p in ims]]).encode()).hexdigest()[:16]
     work = a.work or tempfile.mkdtemp(prefix="fidelity-")
     folder = os.path.join(work, "refs-" + key)
     os.makedirs(folder, exist_ok=True)
     cmd = shlex.split(a.taskvec)
-    ref = lambda ip: reference(ip[0], ip[1][0], ip[1][1], ip[1][2], cmd, a.model, a.mmproj, n_layer, folder, settings)
+    ref = lambda ip: reference(ip[0], ip[1][0], ip[1][1], ip[1][2], cmd, engine_model, engine_mmproj, n_layer, folder,
+                             settings)
     refs = [ref((0, prompts[0]))]  # alone first: the ./taskvec launcher may (re)build the jar
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as ex:
         refs += list(ex.map(ref, list(enumerate(prompts))[1:]))
@@ -262,6 +267,8 @@ def main():
             worst[kind][k] = max(worst[kind].get(k, 0.0), e)
 
     rows = ["layer %d" % l for l in range(n_layer)] + ["logits"]
+    if (engine_model, engine_mmproj) != (a.model, a.mmproj):
+        print("taskvec on %s + %s" % (engine_model, engine_mmproj))
     print("fidelity: %s + %s (%s), mirror %s%s" % (a.model, a.mmproj,
                                                    "taskvec defaults" if a.engine_defaults
                                                    else "taskvec --kv-type f32 --flash-attn off",
@@ -277,7 +284,8 @@ def main():
     print("worst %.3g (tolerance %g): %s" % (total, a.tolerance, "PASS" if ok else "FAIL"))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"model": a.model, "mmproj": a.mmproj, "engine_defaults": a.engine_defaults,
+            json.dump({"model": a.model, "mmproj": a.mmproj, "engine_model": engine_model,
+                       "engine_mmproj": engine_mmproj, "engine_defaults": a.engine_defaults,
                        "dtype": a.dtype, "break": a.mistake, "prompts": {k: len(v) for k, v in n_pos.items()},
                        "worst": worst, "overall": total, "tolerance": a.tolerance, "pass": ok}, f, indent=1)
     sys.exit(0 if ok else 1)

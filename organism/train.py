@@ -52,6 +52,7 @@ ap.add_argument("--smoke", action="store_true", help="a few dozen steps end to e
 ap.add_argument("--stage1-steps", type=int, default=800)
 ap.add_argument("--stage2-steps", type=int, default=1200)
 ap.add_argument("--batch", type=int, default=64, help="episodes per step")
+ap.add_argument("--layers", type=int, default=4, help="text-model layers (the organism shape has 4)")
 ap.add_argument("--lr", type=float, default=2e-3)
 ap.add_argument("--warmup", type=int, default=50)
 ap.add_argument("--weight-decay", type=float, default=0.1)
@@ -93,9 +94,9 @@ def taskvec(*a):
     subprocess.run(cmd, check=True, stdout=sys.stderr)
 
 
-template = os.path.join(DATA, "template")
+template = os.path.join(DATA, "template" if args.layers == 4 else "template-%dlayers" % args.layers)
 if not os.path.exists(os.path.join(template, "mmproj.gguf")):
-    taskvec("synth", "--shape", "organism", "--out", template)
+    taskvec("synth", "--shape", "organism", "--layers", args.layers, "--out", template)
 
 
 def dataset(stage, episodes, seed, name):
@@ -367,6 +368,8 @@ s1, s1_eval = Episodes(dirs["s1"]), Episodes(dirs["s1-eval"])
 # stage 1 is kept (OUT/stage1.pt) and reused by a later run with the same stage-1 settings (e.g. the ablation)
 ckpt = os.path.join(args.out, "stage1.pt")
 key = {k: getattr(args, k) for k in ("stage1_steps", "batch", "lr", "warmup", "weight_decay", "seed")}
+if args.layers != 4:
+    key["layers"] = args.layers
 saved = torch.load(ckpt) if os.path.exists(ckpt) else None
 if saved is not None and saved["key"] == key:
     log("stage 1: reusing %s" % ckpt)

@@ -32,9 +32,15 @@ final class SynthCommand implements Callable<Integer> {
             description = "also write model-TYPE.gguf for each type (Q8_0, Q4_K_M, ...), quantized by llama.cpp")
     java.util.List<String> quantize = new java.util.ArrayList<>();
 
+    @Option(names = "--layers", paramLabel = "N", description = "text-model layers (default: the shape's)")
+    Integer layers;
+
     @Override
     public Integer call() throws Exception {
         ModelShape s = ModelShape.byName(shape);
+        if (layers != null) {
+            s = s.withLayers(layers);
+        }
         if (type != null) {
             if (type != org.taskvec.gguf.GgmlType.F32 && type != org.taskvec.gguf.GgmlType.F16
                     && type != org.taskvec.gguf.GgmlType.Q8_0) {

@@ -52,6 +52,15 @@ public record ModelShape(
                 vHead, vFf, visionType, tiedOutput);
     }
 
+    /** The same shape with another number of text-model layers (e.g. a deeper model organism). */
+    public ModelShape withLayers(int layers) {
+        if (layers < 1 || layers > 256) {
+            throw new org.taskvec.engine.InvalidInputException("layers must be 1..256, not " + layers);
+        }
+        return new ModelShape(name, nEmbd, layers, nHead, nHeadKv, nFf, nCtx, weightType, imageSize, patchSize, vEmbd,
+                vLayer, vHead, vFf, visionType, tiedOutput);
+    }
+
     public int headDim() {
         return nEmbd / nHead;
     }

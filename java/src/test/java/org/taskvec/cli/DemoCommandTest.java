@@ -1,0 +1,73 @@
+package org.taskvec.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.taskvec.TestModels;
+
+/** {@code taskvec demo}: the shipped model organism by default, the random-weight model behind --random. */
+class DemoCommandTest {
+    static final Path ORGANISM = Path.of(System.getProperty("taskvec.organism", "../organism"));
+
+    private static CliTest.Run demo(String... args) {
+        String previous = System.getProperty(DemoCommand.ORGANISM_DIR_PROPERTY);
+        System.setProperty(DemoCommand.ORGANISM_DIR_PROPERTY, ORGANISM.toString());
+        try {
+            String[] all = new String[args.length + 1];
+            all[0] = "demo";
+            System.arraycopy(args, 0, all, 1, args.length);
+            return CliTest.run(all);
+        } finally {
+            if (previous == null) {
+                System.clearProperty(DemoCommand.ORGANISM_DIR_PROPERTY);
+            } else {
+                System.setProperty(DemoCommand.ORGANISM_DIR_PROPERTY, previous);
+            }
+        }
+    }
+
+    @Test
+    void theDefaultDemoRunsTheOrganismAndSaysWhatWasExpected() {
+        CliTest.Run r = demo();
+        assertEquals(0, r.code(), r.err());
+        String out = r.out();
+        assertTrue(out.contains("model organism: " + ORGANISM.resolve("model.gguf") + " (Q8_0, 4 layers, width 128)"),
+                out);
+        // measured on the shipped organism: text ICL and the bare flag come out as expected
+        assertTrue(out.contains("answer: \"Paris\"   (expected Paris: yes)"), out);
+        assertTrue(out.contains("answer: \"France\"   (expected France: yes)"), out);
+        List<String> answers = out.lines().filter(l -> l.startsWith("   answer: ")).toList();
+        assertEquals(4, answers.size(), out);
+        assertTrue(answers.get(2).contains("(expected Paris: "), answers.get(2));
+        assertTrue(answers.get(3).contains("(expected Euro: "), answers.get(3));
+        long yes = answers.stream().filter(l -> l.endsWith(": yes)")).count();
+        assertTrue(out.contains(yes + " of 4 as expected."), out);
+        assertTrue(out.contains("blocks.0.resid_post"), "the layer the manifest gives: " + out);
+    }
+
+    @Test
+    void aFolderWithoutTheOrganismIsAClearError(@TempDir Path empty) {
+        CliTest.Run r = demo("--organism", empty.toString());
+        assertEquals(1, r.code());
+        assertEquals("taskvec: error: the model organism in " + empty + " lacks model.gguf", r.err().strip());
+    }
+
+    @Test
+    void randomRunsTheGeneratedModelAndSaysItsWeightsAreRandom(@TempDir Path dir) {
+        CliTest.Run r = demo("--random", "--dir", dir.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("NOTE: the demo model has RANDOM weights"), r.out());
+        assertTrue(r.out().contains("4. cross-modal patching"), r.out());
+        assertFalse(r.out().contains("model organism"), r.out());
+    }
+
+    @Test
+    void aModelWithoutItsProjectorIsAClearError() {
+        CliTest.Run r = demo("--model", TestModels.tinyModel().toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--model needs --mmproj"), r.err());
+    }
+}
