@@ -38,8 +38,11 @@ def sha256(path):
 
 
 def run(cmd):
+    """Runs from the repository root, paths inside it relative (so that reports name organism/model.gguf)."""
+    cmd = [os.path.relpath(c, ROOT) if os.path.isabs(c) and c.startswith(ROOT + os.sep) and c != cmd[0] else c
+           for c in cmd]
     print("$ " + " ".join(cmd), file=sys.stderr)
-    subprocess.run(cmd, check=True, stdout=sys.stderr)
+    subprocess.run(cmd, check=True, stdout=sys.stderr, cwd=ROOT)
 
 
 def main():
@@ -51,7 +54,7 @@ def main():
     ap.add_argument("--trained-at", help="the repository commit train.py ran at")
     ap.add_argument("--taskvec", default=os.path.join(ROOT, "taskvec"))
     a = ap.parse_args()
-    tv = a.taskvec
+    a.run, a.out, a.report, tv = (os.path.abspath(x) for x in (a.run, a.out, a.report, a.taskvec))
     trained = json.load(open(os.path.join(a.run, "manifest.json")))
     os.makedirs(a.out, exist_ok=True)
 
@@ -83,7 +86,8 @@ def main():
            "--llm", os.path.join(a.out, "llm.gguf"), "--several-images", "yes", "--no-cache", "--out", a.report]
     run(cmd)
     res = json.load(open(os.path.join(a.report, "results.json")))
-    table = {"command": " ".join(os.path.relpath(c, ROOT) if os.path.isabs(c) else c for c in cmd[1:]),
+    table = {"command": " ".join(os.path.relpath(c, ROOT) if os.path.isabs(c) and c.startswith(ROOT + os.sep) else c
+                                 for c in cmd[1:]),
              "chosen_layer": res["chosen_layer"], "layer_sweep": res["layer_sweep_val_accuracy"],
              "conditions": res["summary"], "seconds": res["timing"]["seconds"]}
 
