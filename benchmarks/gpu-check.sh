@@ -27,8 +27,8 @@
 #   --cpu            the same steps without CUDA, on the tiny model (to test the script without a GPU).
 #   --organism DIR   a trained model organism (DIR/model.gguf, DIR/mmproj.gguf, optional DIR/llm.gguf): right after
 #                    the hooks, the paper's experiment (taskvec xpatch) on it with every layer on the GPU, then the
-#                    same on this machine's CPU; the summary compares the two tables. Default: organism/ at the
-#                    repository root when it holds model.gguf.
+#                    same on this machine's CPU; the summary compares the two tables. Default (GPU runs):
+#                    organism/ at the repository root when it holds model.gguf.
 #
 # Steps, in the order that gets the most important figures first:
 #   unpack -> models generated in the background (the generator is plain Java) while the natives build
@@ -179,10 +179,10 @@ summarize() {  # rewrites OUT from raw/: logs.tar.gz, summary.md, results.json, 
   cp "$raw/steps.tsv" "$out/steps.tsv.new" 2> /dev/null && mv "$out/steps.tsv.new" "$out/steps.tsv"
 }
 
-kill_tree() {  # PID: the process and all its descendants
+kill_tree() {  # PID [SIGNAL]: the process and all its descendants (TERM by default)
   local c
-  for c in $(pgrep -P "$1" 2> /dev/null); do kill_tree "$c"; done
-  kill -TERM "$1" 2> /dev/null
+  for c in $(pgrep -P "$1" 2> /dev/null); do kill_tree "$c" "${2:-TERM}"; done
+  kill -"${2:-TERM}" "$1" 2> /dev/null
 }
 stop_background() {
   local p
@@ -228,8 +228,23 @@ step() {
   fi
   local t0; t0=$(date +%s)
   export -f $(compgen -A function)
-  timeout -k 10 "$l" bash -c '"$@"' _ "$@" > "$raw/$name.log" 2>&1
-  local rc=$?
+  # the step runs in the background of THIS process group (not under timeout(1), which makes a group of its own
+  # that a kill of the script's group would miss) and is killed with its descendants at the deadline
+  bash -c '"$@"' _ "$@" > "$raw/$name.log" 2>&1 &
+  local pid=$! rc timed_out=0 grace
+  while kill -0 "$pid" 2> /dev/null; do
+    if [ "$(left)" -le 0 ]; then
+      timed_out=1
+      kill_tree "$pid" TERM
+      for grace in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2> /dev/null && sleep 1; done
+      kill_tree "$pid" KILL
+      break
+    fi
+    sleep 0.5
+  done
+  wait "$pid" 2> /dev/null
+  rc=$?
+  [ $timed_out = 1 ] && rc=124
   local took=$(( $(date +%s) - t0 ))
   case $rc in
     0) touch "$raw/done/$name"; log "$name" "ok" "$took" ;;
@@ -401,7 +416,8 @@ gl=$([ $cpu = 1 ] && echo 0 || echo -1)
 step hooks 20 run_java org.taskvec.perf.GpuCheck "$small/model.gguf" "$raw/hooks.json" "$gl" 0.05
 
 # the paper's experiment on a trained model organism: every layer on the GPU, then all on the CPU
-[ -n "$organism" ] || { [ -f "$root/organism/model.gguf" ] && organism="$root/organism"; }
+# (by default on a GPU the organism shipped in the repository; a --cpu run only with --organism)
+[ -n "$organism" ] || [ $cpu = 1 ] || { [ -f "$root/organism/model.gguf" ] && organism="$root/organism"; }
 organism_xpatch() {  # WHERE GPU_LAYERS: fresh task vectors (no cache), the report in raw/organism-WHERE/
   local llm=()
   [ -f "$organism/llm.gguf" ] && llm=(--llm "$organism/llm.gguf")

@@ -130,8 +130,19 @@ class GpuCheckScriptTest {
         assertTrue(archive.contains("./hooks.json") && archive.contains("./steps.tsv") && archive.contains("./info.txt"),
                 archive.toString());
         // no process of the killed run lives on (the background model generator is in the same group)
-        Process pg = new ProcessBuilder("pgrep", "-g", Long.toString(p.pid())).start();
-        assertNotEquals(0, pg.waitFor(), "processes of the killed group are still running");
+        // (zombies do not count: killed children wait there until this machine's init reaps them)
+        Process pg = new ProcessBuilder("ps", "-e", "-o", "pid=,pgid=,stat=,args=").redirectErrorStream(true).start();
+        List<String> group = new String(pg.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)
+                .lines().map(String::trim).filter(l -> {
+                    String[] f = l.split("\\s+", 4);
+                    return f.length >= 3 && f[1].equals(Long.toString(p.pid())) && !f[2].startsWith("Z");
+                }).toList();
+        assertTrue(pg.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(List.of(), group, "processes of the killed group are still running");
+        // nor outside it: a step that made a process group of its own (timeout(1) does) would escape the kill
+        Process pf = new ProcessBuilder("pgrep", "-a", "-f", tmp.toString()).redirectErrorStream(true).start();
+        String survivors = new String(pf.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertNotEquals(0, pf.waitFor(), "processes of the killed run live on outside its group: " + survivors);
     }
 
     @Test
