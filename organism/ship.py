@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Ships a trained organism: the files the repository carries, measured, with their manifest.
 
-usage: ship.py RUN [--out organism] [--type Q8_0] [--report benchmarks/results/organism/xpatch] [--trained-at COMMIT]
+usage: ship.py RUN [--out organism] [--type Q8_0] [--report benchmarks/results/organism/xpatch]
+               [--report-add benchmarks/results/organism/xpatch-add] [--trained-at COMMIT]
 
 RUN is a folder train.py wrote (model.gguf, llm.gguf, mmproj.gguf in F16, model-f32.gguf, mmproj-f32.gguf,
 manifest.json, train.log and, when organism/fidelity.py ran, fidelity.json). Steps:
@@ -10,7 +11,8 @@ manifest.json, train.log and, when organism/fidelity.py ran, fidelity.json). Ste
   2. fidelity of the shipped precision: organism/fidelity.py with the mirror on the F32 exports (the trained model)
      and taskvec on the shipped files with its defaults (F16 KV cache, flash attention auto);
   3. the paper's table on the shipped files: `taskvec xpatch --llm llm.gguf --several-images yes`, every condition,
-     fresh task vectors, report in --report;
+     fresh task vectors, report in --report; and the same with `--patch-mode add` (the vectors added to the query's
+     residual, as function vectors) in --report-add;
   4. --out/manifest.json: training (command, arguments, seeds, data fingerprints, times, held-out accuracy), the
      F16 exports' SHA-256, the quantization, the shipped files (type, bytes, SHA-256), fidelity figures and the
      measured table (chosen layer, layer sweep, every condition x task).
@@ -51,10 +53,12 @@ def main():
     ap.add_argument("--out", default=HERE)
     ap.add_argument("--type", default="Q8_0")
     ap.add_argument("--report", default=os.path.join(ROOT, "benchmarks", "results", "organism", "xpatch"))
+    ap.add_argument("--report-add", default=os.path.join(ROOT, "benchmarks", "results", "organism", "xpatch-add"))
     ap.add_argument("--trained-at", help="the repository commit train.py ran at")
     ap.add_argument("--taskvec", default=os.path.join(ROOT, "taskvec"))
     a = ap.parse_args()
-    a.run, a.out, a.report, tv = (os.path.abspath(x) for x in (a.run, a.out, a.report, a.taskvec))
+    a.run, a.out, a.report, a.report_add, tv = (os.path.abspath(x) for x in (a.run, a.out, a.report, a.report_add,
+                                                                              a.taskvec))
     trained = json.load(open(os.path.join(a.run, "manifest.json")))
     os.makedirs(a.out, exist_ok=True)
 
@@ -81,15 +85,19 @@ def main():
         fidelity["f32"] = summary_of(json.load(open(f32)), "the mirror vs taskvec on the F32 exports, F32 KV cache, "
                                                           "flash attention off (the check's tolerance 1e-3)")
 
-    # 3. the paper's table on the shipped files
-    cmd = [tv, "xpatch", "--model", os.path.join(a.out, "model.gguf"), "--mmproj", os.path.join(a.out, "mmproj.gguf"),
-           "--llm", os.path.join(a.out, "llm.gguf"), "--several-images", "yes", "--no-cache", "--out", a.report]
-    run(cmd)
-    res = json.load(open(os.path.join(a.report, "results.json")))
-    table = {"command": " ".join(os.path.relpath(c, ROOT) if os.path.isabs(c) and c.startswith(ROOT + os.sep) else c
-                                 for c in cmd[1:]),
-             "chosen_layer": res["chosen_layer"], "layer_sweep": res["layer_sweep_val_accuracy"],
-             "conditions": res["summary"], "seconds": res["timing"]["seconds"]}
+    # 3. the paper's table on the shipped files, and the same with the vectors added instead of replacing
+    def xpatch(report, *extra):
+        cmd = [tv, "xpatch", "--model", os.path.join(a.out, "model.gguf"), "--mmproj",
+               os.path.join(a.out, "mmproj.gguf"), "--llm", os.path.join(a.out, "llm.gguf"), "--several-images", "yes",
+               "--no-cache", *extra, "--out", report]
+        run(cmd)
+        res = json.load(open(os.path.join(report, "results.json")))
+        return res, {"command": " ".join(os.path.relpath(c, ROOT) if os.path.isabs(c) and c.startswith(ROOT + os.sep)
+                                         else c for c in cmd[1:]),
+                     "chosen_layer": res["chosen_layer"], "layer_sweep": res["layer_sweep_val_accuracy"],
+                     "conditions": res["summary"], "seconds": res["timing"]["seconds"]}
+    res, table = xpatch(a.report)
+    res_add, table_add = xpatch(a.report_add, "--patch-mode", "add")
 
     log = open(os.path.join(a.run, "train.log")).read()
     first = re.search(r"^== train\.py(.*)$", log, re.M)
@@ -110,13 +118,15 @@ def main():
                                  "mmproj.gguf F16 as exported" % a.type},
         "fidelity": fidelity,
         "table": table,
+        "table_add": table_add,
     }
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
-    print("shipped %s: %s; xPatch %.2f vs No Context %.2f at layer %d" % (
+    print("shipped %s: %s; xPatch %.2f (layer %d; added: %.2f, layer %d) vs No Context %.2f" % (
         a.out, ", ".join("%s %.1f MB" % (k, v["bytes"] / 1e6) for k, v in files.items()),
-        res["summary"]["text-examples-patch"]["average"], res["summary"]["no-context"]["average"],
-        res["chosen_layer"]))
+        res["summary"]["text-examples-patch"]["average"], res["chosen_layer"],
+        res_add["summary"]["text-examples-patch"]["average"], res_add["chosen_layer"],
+        res["summary"]["no-context"]["average"]))
 
 
 def summary_of(fid, what):

@@ -68,6 +68,11 @@ final class XpatchCommand implements Callable<Integer> {
                     + "validation items; default ${DEFAULT-VALUE}")
     String promptExamplesFrom;
 
+    @Option(names = "--patch-mode", defaultValue = "replace", paramLabel = "replace|add",
+            description = "how a task vector is written into the query: replace the residual (official) or add to "
+                    + "it (as function vectors); default ${DEFAULT-VALUE}")
+    String patchMode;
+
     @Option(names = "--scan-case-sensitive", description = "sample-efficiency scan compares case (the official "
             + "scan lower-cases prediction and answer)")
     boolean scanCaseSensitive;
@@ -117,7 +122,9 @@ final class XpatchCommand implements Callable<Integer> {
                         promptExamplesFrom, XpatchConfig.ExampleSplit::key),
                 scanCaseSensitive,
                 XpatchConfig.Procedure.parse(XpatchConfig.LensTokens.class, "--lens-tokens", lensTokens,
-                        XpatchConfig.LensTokens::key));
+                        XpatchConfig.LensTokens::key),
+                XpatchConfig.Procedure.parse(XpatchConfig.PatchMode.class, "--patch-mode", patchMode,
+                        XpatchConfig.PatchMode::key));
         try (Model model = modelOptions.load()) {
             boolean several = switch (severalImages) {
                 case "yes" -> true;

@@ -7,8 +7,8 @@ import org.taskvec.hooks.Hooks;
 import org.taskvec.tasks.IclPrompts;
 
 /**
- * Greedy predictions for a prompt, plain or with a vector replacing the residual after one layer at the query's
- * final ":". With one new token (the paper's setting) the prediction is the arg-max of the last logits, so the
+ * Greedy predictions for a prompt, plain or with a vector replacing (or, with the ADD patch mode, added to) the
+ * residual after one layer at the query's final ":". With one new token (the paper's setting) the prediction is the arg-max of the last logits, so the
  * answer token is never evaluated; the session's KV cache keeps everything before the patched position, so a layer
  * sweep over one query costs one prefix plus one single-token evaluation per layer.
  */
@@ -18,7 +18,12 @@ final class Predictor {
     static String predict(XpatchContext cx, Prompt prompt, float[] vector, int layer, int maxNewTokens) {
         Hooks hooks = Hooks.create();
         if (vector != null) {
-            hooks.replace("blocks." + layer + ".resid_post", IclPrompts.patchPosition(cx.style), vector);
+            String point = "blocks." + layer + ".resid_post";
+            if (cx.patchMode == XpatchConfig.PatchMode.ADD) {
+                hooks.add(point, IclPrompts.patchPosition(cx.style), vector, 1f);
+            } else {
+                hooks.replace(point, IclPrompts.patchPosition(cx.style), vector);
+            }
         }
         if (maxNewTokens == 1) {
             if (vector != null) {

@@ -195,6 +195,10 @@ public final class ReportWriter {
                 + "scan: ").append(p.scanCaseSensitive() ? "case-sensitive (deviation; `--scan-case-sensitive`)"
                 : "prediction and answer lower-cased (official `allow_lower_case=true`)")
                 .append(scan ? "" : "; no scan in this run").append('\n');
+        sb.append("- Patch: ").append(p.patchMode() == XpatchConfig.PatchMode.REPLACE
+                ? "the vector replaces the residual at the query's final ':' (official)"
+                : "the vector is added to the residual at the query's final ':' (deviation; `--patch-mode add`, as "
+                        + "function vectors: the query's own state is kept)").append('\n');
         sb.append("- Logit-lens tokens: ").append(p.lensTokens() == XpatchConfig.LensTokens.AFTER_COLON
                 ? "the first token of each word as it follows `A:` in a prompt (`--lens-tokens after-colon`)"
                 : "the first token of each word tokenized alone (`--lens-tokens bare`; with SentencePiece this is "
@@ -245,6 +249,7 @@ public final class ReportWriter {
         pr.put("prompt_examples_from", proc.promptExamples().key());
         pr.put("scan_case_sensitive", proc.scanCaseSensitive());
         pr.put("lens_tokens", proc.lensTokens().key());
+        pr.put("patch_mode", proc.patchMode().key());
         pr.put("official", proc.equals(XpatchConfig.Procedure.OFFICIAL));
         cfg.put("several_images", config.severalImages());
         cfg.put("max_test_items", config.maxTestItems());

@@ -100,6 +100,18 @@ public record XpatchConfig(List<String> tasks, List<Condition> conditions, int l
         }
     }
 
+    /** How a task vector is written into a query's residual at the patched layer and position. */
+    public enum PatchMode {
+        /** the residual is replaced by the vector (official: {@code patch_output_pair}, baukit {@code edit_output}) */
+        REPLACE,
+        /** the vector is added to the residual (as function vectors, Todd et al.; not the paper's procedure) */
+        ADD;
+
+        public String key() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
     /**
      * Procedure details of the official code (g-luo/task_vectors_are_cross_modal) that this project did differently
      * at first; {@link #OFFICIAL} is the default, {@link #EARLIER} this project's earlier behaviour.
@@ -109,34 +121,46 @@ public record XpatchConfig(List<String> tasks, List<Condition> conditions, int l
      * @param scanCaseSensitive whether the sample-efficiency scan compares case (official: no,
      *     {@code experiment_ensemble.sh} passes {@code allow_lower_case=true})
      * @param lensTokens how the logit lens picks its tokens
+     * @param patchMode how a vector is written into the query (official: replacement)
      */
     public record Procedure(SweepSeeds sweepSeeds, ExampleSplit promptExamples, boolean scanCaseSensitive,
-                            LensTokens lensTokens) {
+                            LensTokens lensTokens, PatchMode patchMode) {
         public static final Procedure OFFICIAL = new Procedure(SweepSeeds.MEAN, ExampleSplit.TEST, false,
-                LensTokens.AFTER_COLON);
+                LensTokens.AFTER_COLON, PatchMode.REPLACE);
         public static final Procedure EARLIER = new Procedure(SweepSeeds.FIRST, ExampleSplit.VAL, true,
-                LensTokens.BARE);
+                LensTokens.BARE, PatchMode.REPLACE);
 
         public Procedure {
             Objects.requireNonNull(sweepSeeds, "sweepSeeds");
             Objects.requireNonNull(promptExamples, "promptExamples");
             Objects.requireNonNull(lensTokens, "lensTokens");
+            Objects.requireNonNull(patchMode, "patchMode");
+        }
+
+        /** With the official replacement. */
+        public Procedure(SweepSeeds sweepSeeds, ExampleSplit promptExamples, boolean scanCaseSensitive,
+                         LensTokens lensTokens) {
+            this(sweepSeeds, promptExamples, scanCaseSensitive, lensTokens, PatchMode.REPLACE);
+        }
+
+        public Procedure withPatchMode(PatchMode m) {
+            return new Procedure(sweepSeeds, promptExamples, scanCaseSensitive, lensTokens, m);
         }
 
         public Procedure withSweepSeeds(SweepSeeds s) {
-            return new Procedure(s, promptExamples, scanCaseSensitive, lensTokens);
+            return new Procedure(s, promptExamples, scanCaseSensitive, lensTokens, patchMode);
         }
 
         public Procedure withPromptExamples(ExampleSplit s) {
-            return new Procedure(sweepSeeds, s, scanCaseSensitive, lensTokens);
+            return new Procedure(sweepSeeds, s, scanCaseSensitive, lensTokens, patchMode);
         }
 
         public Procedure withScanCaseSensitive(boolean b) {
-            return new Procedure(sweepSeeds, promptExamples, b, lensTokens);
+            return new Procedure(sweepSeeds, promptExamples, b, lensTokens, patchMode);
         }
 
         public Procedure withLensTokens(LensTokens t) {
-            return new Procedure(sweepSeeds, promptExamples, scanCaseSensitive, t);
+            return new Procedure(sweepSeeds, promptExamples, scanCaseSensitive, t, patchMode);
         }
 
         /** Parses a command-line value against the enum's keys, with a clear error naming the option. */

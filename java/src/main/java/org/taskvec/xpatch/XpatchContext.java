@@ -17,6 +17,7 @@ final class XpatchContext {
     final Model model;
     final Session session;
     final PromptStyle style;
+    final XpatchConfig.PatchMode patchMode;
     private final Map<String, Image> images = new HashMap<>();
 
     XpatchContext(Model model, Session session) {
@@ -24,9 +25,14 @@ final class XpatchContext {
     }
 
     XpatchContext(Model model, Session session, PromptStyle style) {
+        this(model, session, style, XpatchConfig.PatchMode.REPLACE);
+    }
+
+    XpatchContext(Model model, Session session, PromptStyle style, XpatchConfig.PatchMode patchMode) {
         this.model = model;
         this.session = session;
         this.style = style;
+        this.patchMode = patchMode;
     }
 
     Image image(TaskData task, TaskItem item) {

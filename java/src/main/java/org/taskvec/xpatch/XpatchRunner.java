@@ -88,7 +88,7 @@ public final class XpatchRunner {
 
     public XpatchResults run(List<TaskData> tasks) {
         long t0 = System.nanoTime();
-        XpatchContext cx = new XpatchContext(model, session, style(model));
+        XpatchContext cx = new XpatchContext(model, session, style(model), config.procedure().patchMode());
         XpatchResults results = new XpatchResults();
         boolean needText = config.conditions().stream().anyMatch(c -> c.examples == Modality.TEXT
                 && c.kind != Condition.Kind.PROMPT) || config.layer() < 0;
@@ -126,7 +126,8 @@ public final class XpatchRunner {
         Map<Key, float[][]> vectors = new HashMap<>();
         Map<String, float[][]> instructions = new HashMap<>();
         Map<Key, float[][]> llmVectors = new HashMap<>();
-        XpatchContext llmCx = needLlm ? new XpatchContext(llmSession.model(), llmSession, style(llmSession.model()))
+        XpatchContext llmCx = needLlm ? new XpatchContext(llmSession.model(), llmSession, style(llmSession.model()),
+                config.procedure().patchMode())
                 : null;
         for (TaskData task : tasks) {
             if (needLlm) {
