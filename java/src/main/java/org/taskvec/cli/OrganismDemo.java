@@ -27,9 +27,10 @@ import org.taskvec.xpatch.TaskVectors;
 /**
  * The demo on the model organism: the paper's effect in four prompts. Text in-context learning (country ->
  * capital), the bare image of France's flag (the model names what it sees), and task vectors read from text
- * examples (as {@code taskvec xpatch} extracts them: mean over the task's 30 validation prompts of 5 examples, at
- * the layer its sweep chose, from manifest.json) written into that image query: the capital vector, then the
- * currency vector. Each line says what was expected and whether it came.
+ * examples (as {@code taskvec xpatch} extracts them: mean over the task's 30 validation prompts of 5 examples)
+ * written into that image query: the capital vector replacing the residual as the paper does (at the layer
+ * xpatch's sweep chose), then added to it (at the layer the sweep of {@code --patch-mode add} chose), then the
+ * currency vector added. The layers come from manifest.json. Each line says what was expected and whether it came.
  */
 final class OrganismDemo {
     private final PrintStream out;
@@ -52,11 +53,8 @@ final class OrganismDemo {
             }
         }
         JsonNode manifest = new ObjectMapper().readTree(manifestFile.toFile());
-        JsonNode chosen = manifest.path("table").path("chosen_layer");
-        if (!chosen.isInt()) {
-            throw new InvalidInputException(manifestFile + " lacks table.chosen_layer (the layer xpatch's sweep chose)");
-        }
-        int layer = chosen.asInt();
+        int layer = layerOf(manifest, "table", manifestFile);
+        int addLayer = layerOf(manifest, "table_add", manifestFile);
         TaskData capital = TaskLoader.builtin("country-capital");
         TaskData currency = TaskLoader.builtin("country-currency");
         TaskItem france = find(capital, "France");
@@ -68,8 +66,10 @@ final class OrganismDemo {
                     .path("model.gguf").path("type").asText("?"), info.layers(), info.embeddingSize(), projFile);
             out.println("  trained here by organism/train.py (" + manifest.path("training").path("command").asText("")
                     + "); manifest: " + manifestFile);
-            if (layer < 0 || layer >= info.layers()) {
-                throw new InvalidInputException(manifestFile + ": chosen_layer " + layer + " is not a layer of the model");
+            for (int l : new int[] {layer, addLayer}) {
+                if (l < 0 || l >= info.layers()) {
+                    throw new InvalidInputException(manifestFile + ": chosen layer " + l + " is not a layer of the model");
+                }
             }
             GenerationParams gp = GenerationParams.greedy(4);
 
@@ -86,18 +86,25 @@ final class OrganismDemo {
             out.println("2. the bare image of France's flag (" + flag.width() + "x" + flag.height() + "): Q:<image>\\nA:");
             show("answer", session.generate(query, gp).text(), "France");
 
+            var capitalVectors = TaskVectors.fromExamples(session, capital, Modality.TEXT, 5, 1);
+            var currencyVectors = TaskVectors.fromExamples(session, currency, Modality.TEXT, 5, 1);
             String point = "blocks." + layer + ".resid_post";
             out.println();
-            out.println("3. cross-modal patching: the country -> capital task vector from TEXT examples (" + point
-                    + ", mean over " + capital.val().size() + " validation prompts), written into the image query at "
-                    + "its final ':'");
-            float[] capitalVector = TaskVectors.fromExamples(session, capital, Modality.TEXT, 5, 1).forLayer(layer);
-            show("answer", patched(session, query, point, capitalVector, gp), france.output());
+            out.println("3. cross-modal patching as in the paper: the country -> capital task vector from TEXT examples ("
+                    + point + ", mean over " + capital.val().size() + " validation prompts) REPLACES the image "
+                    + "query's residual at its final ':'");
+            show("answer", patched(session, query, point, capitalVectors.forLayer(layer), false, gp), france.output());
+
+            String addPoint = "blocks." + addLayer + ".resid_post";
+            out.println();
+            out.println("4. the same vector ADDED to the residual instead (as function vectors; " + addPoint
+                    + ", the layer xpatch --patch-mode add chose): the query keeps its own state, the flag");
+            show("answer", patched(session, query, addPoint, capitalVectors.forLayer(addLayer), true, gp), france.output());
 
             out.println();
-            out.println("4. the same image query with the country -> currency task vector instead");
-            float[] currencyVector = TaskVectors.fromExamples(session, currency, Modality.TEXT, 5, 1).forLayer(layer);
-            show("answer", patched(session, query, point, currencyVector, gp), franceCurrency.output());
+            out.println("5. the country -> currency task vector, added the same way to the same image query");
+            show("answer", patched(session, query, addPoint, currencyVectors.forLayer(addLayer), true, gp),
+                    franceCurrency.output());
         }
         out.println();
         out.println(asExpected + " of " + shown + " as expected. The paper's whole table on this model: ./taskvec xpatch "
@@ -106,9 +113,20 @@ final class OrganismDemo {
         return 0;
     }
 
-    private static String patched(Session session, Prompt query, String point, float[] vector, GenerationParams gp) {
-        return HookedRun.generate(session, query, gp, Hooks.create().replace(point, IclPrompts.patchPosition(), vector))
-                .generation().text();
+    private static String patched(Session session, Prompt query, String point, float[] vector, boolean add,
+                                  GenerationParams gp) {
+        Hooks hooks = add ? Hooks.create().add(point, IclPrompts.patchPosition(), vector, 1f)
+                : Hooks.create().replace(point, IclPrompts.patchPosition(), vector);
+        return HookedRun.generate(session, query, gp, hooks).generation().text();
+    }
+
+    private static int layerOf(JsonNode manifest, String table, Path manifestFile) {
+        JsonNode chosen = manifest.path(table).path("chosen_layer");
+        if (!chosen.isInt()) {
+            throw new InvalidInputException(manifestFile + " lacks " + table + ".chosen_layer (the layer xpatch's "
+                    + "sweep chose)");
+        }
+        return chosen.asInt();
     }
 
     private void show(String label, String generated, String expected) {

@@ -40,14 +40,19 @@ class DemoCommandTest {
         assertTrue(out.contains("answer: \"Paris\"   (expected Paris: yes)"), out);
         assertTrue(out.contains("answer: \"France\"   (expected France: yes)"), out);
         List<String> answers = out.lines().filter(l -> l.startsWith("   answer: ")).toList();
-        assertEquals(4, answers.size(), out);
-        assertTrue(answers.get(2).contains("(expected Paris: "), answers.get(2));
-        assertTrue(answers.get(3).contains("(expected Euro: "), answers.get(3));
-        long yes = answers.stream().filter(l -> l.endsWith(": yes)")).count();
-        assertTrue(out.contains(yes + " of 4 as expected."), out);
-        int layer = new com.fasterxml.jackson.databind.ObjectMapper().readTree(ORGANISM.resolve("manifest.json")
-                .toFile()).get("table").get("chosen_layer").asInt();
-        assertTrue(out.contains("blocks." + layer + ".resid_post"), "the layer the manifest gives: " + out);
+        assertEquals(5, answers.size(), out);
+        // measured: the paper's replacement at layer 0 leaves the flag's name; added at layer 2, the capital and
+        // the currency vectors give Paris and Euro
+        assertEquals("   answer: \"France\"   (expected Paris: NO)", answers.get(2));
+        assertEquals("   answer: \"Paris\"   (expected Paris: yes)", answers.get(3));
+        assertEquals("   answer: \"Euro\"   (expected Euro: yes)", answers.get(4));
+        assertTrue(out.contains("4 of 5 as expected."), out);
+        var manifest = new com.fasterxml.jackson.databind.ObjectMapper().readTree(ORGANISM.resolve("manifest.json")
+                .toFile());
+        for (String table : List.of("table", "table_add")) {
+            int layer = manifest.get(table).get("chosen_layer").asInt();
+            assertTrue(out.contains("blocks." + layer + ".resid_post"), "the layer the manifest gives: " + out);
+        }
     }
 
     @Test

@@ -431,6 +431,7 @@ class XpatchCommandTest {
         assertEquals("test", proc.get("prompt_examples_from").asText());
         assertFalse(proc.get("scan_case_sensitive").asBoolean());
         assertEquals("after-colon", proc.get("lens_tokens").asText());
+        assertEquals("replace", proc.get("patch_mode").asText());
         assertTrue(proc.get("official").asBoolean());
         JsonNode drawn = j.get("prompt_examples").get("food-color").get("1");
         assertEquals(2, drawn.size());
@@ -473,6 +474,17 @@ class XpatchCommandTest {
         bad = CliTest.run(concat(common, "--lens-tokens", "space", "--out", out.toString()));
         assertEquals(1, bad.code());
         assertTrue(bad.err().contains("--lens-tokens must be one of [after-colon, bare], not 'space'"), bad.err());
+        bad = CliTest.run(concat(common, "--patch-mode", "blend", "--out", out.toString()));
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("--patch-mode must be one of [replace, add], not 'blend'"), bad.err());
+
+        Path added = out.resolve("added");
+        r = CliTest.run(concat(common, "--patch-mode", "add", "--out", added.toString()));
+        assertEquals(0, r.code(), r.err());
+        proc = new ObjectMapper().readTree(added.resolve("results.json").toFile()).get("config").get("procedure");
+        assertEquals("add", proc.get("patch_mode").asText());
+        assertFalse(proc.get("official").asBoolean());
+        assertTrue(Files.readString(added.resolve("report.md")).contains("(deviation; `--patch-mode add`"));
     }
 
     private static String[] concat(String[] a, String... b) {

@@ -262,6 +262,15 @@ class OrganismTest {
         // 0.682; replacing at layer 0 gives 0.491, No Context 0.118
         int layer = addLayer();
         assertTrue(xpatchAdd(layer) >= 0.7, "added: " + xpatchAdd(layer));
+        // xpatch --patch-mode add computed the same (its seed-1 rows in the committed report)
+        double reported = 0;
+        for (JsonNode r : json(REPORT.resolveSibling("xpatch-add").resolve("results.json")).get("rows")) {
+            if (r.get("condition").asText().equals("text-examples-patch") && r.get("seed").asInt() == 1) {
+                assertEquals(layer, r.get("layer").asInt());
+                reported += r.get("accuracy").asDouble() / TASKS.size();
+            }
+        }
+        assertEquals(reported, xpatchAdd(layer), 0.02, "this computation against xpatch --patch-mode add's");
         assertTrue(xpatchAdd(layer) >= noContext() + 0.5, "added " + xpatchAdd(layer) + ", No Context " + noContext());
         assertTrue(xpatchAdd(layer) >= xpatch(chosenLayer()) + 0.25, "added " + xpatchAdd(layer) + ", replacing "
                 + xpatch(chosenLayer()));
