@@ -242,6 +242,15 @@ cmake_args=(-S "$root/native" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTASKVEC_C
             -DTASKVEC_PORTABLE=$([ $portable = 1 ] && echo ON || echo OFF)
             -DTASKVEC_CUDA=$([ $cuda = 1 ] && echo ON || echo OFF))
 [ "$cuda" = 1 ] && cmake_args+=(-DCMAKE_CUDA_ARCHITECTURES="$cuda_arch")
+# the build folder is shared by every clone on this machine (it is keyed by the llama.cpp build, not the clone):
+# a cache configured from another clone's native/ is dropped, or CMake refuses the new source folder
+if [ -f "$build/CMakeCache.txt" ]; then
+  configured_from="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")"
+  if [ -n "$configured_from" ] && [ "$configured_from" != "$root/native" ]; then
+    echo "build-natives: the build folder was configured from $configured_from; configuring it for $root/native" >&2
+    rm -rf "$build/CMakeCache.txt" "$build/CMakeFiles"
+  fi
+fi
 command -v ninja >/dev/null && [ ! -f "$build/CMakeCache.txt" ] && cmake_args+=(-G Ninja)
 run_step configuring cmake "${cmake_args[@]}"
 build_step compiling cmake --build "$build" --parallel "$jobs" --target taskvec taskvec-decode-loop taskvec-leak-probe

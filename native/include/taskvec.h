@@ -290,7 +290,8 @@ TV_API int32_t tv_hook_point_width(const tv_model * model, int32_t point);
 // Adds a hook; data must stay valid until tv_session_clear_hooks. *hook_id (if not NULL) numbers it.
 // With n_positions == -1, a capture writes the k-th position evaluated under the hook to row k (up to n_rows).
 TV_API tv_status tv_session_add_hook(tv_session * session, tv_hook_params params, int32_t * hook_id);
-// Rows a capture hook has written so far (-1 for an unknown id).
+// Rows a hook has read or written so far, whatever its operation (a capture on every position: at most its n_rows);
+// -1 for an unknown id. A hook that should have fired and reports 0 rows did not: its node is absent from the graph.
 TV_API int32_t tv_session_hook_rows(const tv_session * session, int32_t hook_id);
 // Removes all hooks and the graph callback.
 TV_API void tv_session_clear_hooks(tv_session * session);

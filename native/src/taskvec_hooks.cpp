@@ -283,7 +283,8 @@ extern "C" TV_API int32_t tv_session_hook_rows(const tv_session * s, int32_t hoo
         return -1;
     }
     const tv::hook & h = s->hooks.hooks[(size_t) hook_id];
-    return h.all_positions ? std::min(h.rows_done, h.n_rows) : h.rows_done;
+    // a capture on every position holds at most n_rows rows; other operations report every row they touched
+    return h.all_positions && h.op == TV_HOOK_CAPTURE ? std::min(h.rows_done, h.n_rows) : h.rows_done;
 }
 
 extern "C" TV_API void tv_session_clear_hooks(tv_session * s) {

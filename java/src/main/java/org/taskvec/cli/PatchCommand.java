@@ -36,7 +36,9 @@ final class PatchCommand implements Callable<Integer> {
     int layer;
 
     @Option(names = "--position", defaultValue = "last", paramLabel = "SPEC",
-            description = "last, i (negative: from the end), image:K or token:TEXT:N (default ${DEFAULT-VALUE})")
+            description = "last, i (negative: from the end), image:K or token:TEXT:N; with --phase generation: last "
+                    + "(every generated position) or offsets of the continuation (0 = the first generated token) "
+                    + "(default ${DEFAULT-VALUE})")
     String position;
 
     @Option(names = "--mode", defaultValue = "replace", paramLabel = "replace|add", description = "default ${DEFAULT-VALUE}")

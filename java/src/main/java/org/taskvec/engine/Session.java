@@ -85,6 +85,9 @@ public final class Session implements AutoCloseable {
         return contextSize;
     }
 
+    /** First position written by a hook since the last prompt evaluation (-1: none); guarded by guard. */
+    private int writtenFrom = -1;
+
     /** Positions evaluated so far (prompt and generated tokens). */
     public int positions() {
         guard.enter(HandleGuard.Access.READ);
@@ -122,12 +125,21 @@ public final class Session implements AutoCloseable {
         return evaluate(prompt, true);
     }
 
-    /** Evaluates a prompt; with reusePrefix false everything is evaluated afresh. */
+    /**
+     * Evaluates a prompt; with reusePrefix false everything is evaluated afresh. Positions that a hook wrote (see
+     * {@link #markWritten}) are never reused as a clean prefix: the session is cut back to the first of them.
+     */
     public Evaluation evaluate(Prompt prompt, boolean reusePrefix) {
         Objects.requireNonNull(prompt, "prompt");
         checkPrompt(prompt);
         guard.enter();
         try {
+            if (writtenFrom >= 0) {
+                if (reusePrefix) {
+                    check(tv_session_truncate(handle, Math.min(writtenFrom, tv_session_n_past(handle))));
+                }
+                writtenFrom = -1;
+            }
             TvPrompt p = buildNativePrompt(prompt);
             try {
                 check(tv_session_eval_prompt(handle, p, prompt.addBos(), reusePrefix, reused));
@@ -286,6 +298,22 @@ public final class Session implements AutoCloseable {
         }
     }
 
+    /**
+     * Rows hook hookId has read or written so far, whatever its operation (for a hook on every position, at most the
+     * rows it holds).
+     */
+    public int hookRowsTouched(int hookId) {
+        guard.enter(HandleGuard.Access.READ);
+        try {
+            if (hookId < 0 || hookId >= hooks.size()) {
+                throw new InvalidInputException("no hook with id " + hookId);
+            }
+            return tv_session_hook_rows(handle, hookId);
+        } finally {
+            guard.exit();
+        }
+    }
+
     /** Detaches every hook and frees their buffers; later evaluations run without a graph callback. */
     public void clearHooks() {
         guard.enter();
@@ -322,6 +350,33 @@ public final class Session implements AutoCloseable {
         }
     }
 
+    /**
+     * Records that the states from position fromPosition on were written by a hook (replace, add, zero): the next
+     * prompt evaluation will not reuse them (or anything after them) as a clean prefix. {@link
+     * org.taskvec.hooks.HookedRun} calls it after every run that writes.
+     */
+    public void markWritten(int fromPosition) {
+        if (fromPosition < 0) {
+            throw new InvalidInputException("position must be >= 0, got " + fromPosition);
+        }
+        guard.enter();
+        try {
+            writtenFrom = writtenFrom < 0 ? fromPosition : Math.min(writtenFrom, fromPosition);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** The first position a hook wrote since the last prompt evaluation, or -1. */
+    public int writtenFrom() {
+        guard.enter(HandleGuard.Access.READ);
+        try {
+            return writtenFrom;
+        } finally {
+            guard.exit();
+        }
+    }
+
     /** Keeps the first n positions and drops the rest (0 clears the session). */
     public void truncate(int n) {
         guard.enter();
@@ -329,6 +384,9 @@ public final class Session implements AutoCloseable {
             int held = tv_session_n_past(handle);
             if (n < 0 || n > held) {
                 throw new InvalidInputException("cannot keep " + n + " positions; the session holds " + held);
+            }
+            if (writtenFrom >= n) {
+                writtenFrom = -1;
             }
             check(tv_session_truncate(handle, n));
         } finally {

@@ -101,6 +101,27 @@ public abstract class Positions {
         return this == ALL;
     }
 
+    /**
+     * In the generation phase: positions of the continuation, 0 = the first generated token's position, as absolute
+     * positions after a prompt of promptLength positions. Only explicit offsets (>= 0) have a meaning there; "all" and
+     * "last" (every generated position) are handled by the caller. Image and token positions exist only in prompts.
+     */
+    public int[] continuation(int promptLength) {
+        if (!(this instanceof Explicit e)) {
+            throw new InvalidInputException("generation-phase positions are offsets of the continuation (0 = the first "
+                    + "generated token), all or last; " + this + " names positions of the prompt");
+        }
+        int[] r = new int[e.positions.length];
+        for (int i = 0; i < r.length; i++) {
+            if (e.positions[i] < 0) {
+                throw new InvalidInputException("generation-phase positions count from the first generated token "
+                        + "(0, 1, ...); " + e.positions[i] + " has no meaning there (last: every generated position)");
+            }
+            r[i] = promptLength + e.positions[i];
+        }
+        return Arrays.stream(r).sorted().distinct().toArray();
+    }
+
     /** Whether this selects just the last position. */
     public boolean isLast() {
         return this instanceof Explicit e && e.positions.length == 1 && e.positions[0] == -1;

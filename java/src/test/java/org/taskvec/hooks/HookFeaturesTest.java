@@ -86,6 +86,79 @@ class HookFeaturesTest {
     }
 
     @Test
+    void generationPhaseExplicitPositionsAreOffsetsOfTheContinuation() {
+        GenerationParams gp = GenerationParams.greedy(6);
+        try (Session s = session()) {
+            RunResult r = HookedRun.generate(s, PROMPT, gp, Hooks.create()
+                    .capture("blocks.1.resid_post", Positions.all(), HookPhase.GENERATION)
+                    .capture("blocks.2.resid_post", Positions.all(), HookPhase.GENERATION)
+                    .capture("blocks.2.resid_post", Positions.of(2, 0, 40), HookPhase.GENERATION));
+            int n = r.layout().length;
+            Capture every = r.captures().get(1);
+            Capture some = r.captures().get(2);
+            assertEquals(6, every.rows().length);
+            // offsets 0 and 2 of the continuation; 40 was never generated, so it is not owed
+            assertArrayEquals(new int[] {n, n + 2, n + 40}, some.positions());
+            assertEquals(2, some.rows().length);
+            assertArrayEquals(every.rows()[0], some.rows()[0]);
+            assertArrayEquals(every.rows()[2], some.rows()[1]);
+            // offset 1 patched: the continuation changes from the token after it on, not before
+            float[] zero = new float[model.embeddingSize()];
+            RunResult patched = HookedRun.generate(s, PROMPT, gp, Hooks.create()
+                    .replace("blocks.1.resid_post", Positions.of(1), zero, HookPhase.GENERATION)
+                    .capture("blocks.1.resid_post", Positions.all(), HookPhase.GENERATION));
+            float[][] rows = patched.captures().get(0).rows();
+            assertArrayEquals(r.captures().get(0).rows()[0], rows[0], "offset 0 untouched");
+            assertArrayEquals(zero, rows[1], "offset 1 replaced");
+            for (String bad : new String[] {"image:0", "token:::-1", "-1,2"}) {
+                InvalidInputException e = assertThrows(InvalidInputException.class, () -> HookedRun.generate(s, PROMPT,
+                        gp, Hooks.create().capture("blocks.1.resid_post", Positions.parse(bad), HookPhase.GENERATION)));
+                assertTrue(e.getMessage().contains("generation-phase positions"), e.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void positionsAHookWroteAreNotReusedAsACleanPrefix() {
+        float[] zero = new float[model.embeddingSize()];
+        float[] clean;
+        try (Session fresh = session()) {
+            fresh.evaluate(PROMPT);
+            clean = fresh.logits();
+        }
+        try (Session s = session()) {
+            int n = s.layout(PROMPT).length;
+            // a replace in the middle of the prompt: every later position depends on it
+            HookedRun.run(s, PROMPT, Hooks.create().replace("blocks.1.resid_post", Positions.of(3), zero));
+            assertEquals(3, s.writtenFrom());
+            assertFalse(java.util.Arrays.equals(clean, s.logits()), "the patch changed the last logits");
+            Session.Evaluation ev = s.evaluate(PROMPT);
+            assertEquals(3, ev.reusedPositions(), "only the positions before the written one are reused");
+            assertEquals(n, ev.positions());
+            assertArrayEquals(clean, s.logits(), "the same prompt unpatched gives the clean logits");
+            assertEquals(-1, s.writtenFrom());
+            // captures write nothing: the next evaluation reuses the prefix as usual
+            HookedRun.run(s, PROMPT, Hooks.create().capture("blocks.1.resid_post", Positions.of(3)));
+            assertEquals(-1, s.writtenFrom());
+            assertEquals(n - 1, s.evaluate(PROMPT).reusedPositions());
+        }
+    }
+
+    @Test
+    void aHookThatDidNotTouchItsRowsIsAnError() {
+        HookedRun.requireFired("a replace", "blocks.3.resid_post", 1, 1, false, false);
+        HookedRun.requireFired("a capture", "blocks.3.resid_post", 5, 1, true, true);
+        HookNotFiredException e = assertThrows(HookNotFiredException.class,
+                () -> HookedRun.requireFired("a replace", "blocks.3.attn_out", 0, 1, false, false));
+        assertEquals("a replace hook at blocks.3.attn_out touched 0 of the 1 row it should have in the prompt: this "
+                + "model's graph has no such node, or does not compute it at those positions", e.getMessage());
+        assertThrows(HookNotFiredException.class,
+                () -> HookedRun.requireFired("an add", "blocks.0.resid_post", 2, 3, false, true));
+        assertThrows(HookNotFiredException.class,
+                () -> HookedRun.requireFired("a capture", "blocks.0.resid_post", 0, 1, true, false));
+    }
+
+    @Test
     void meanAblationUsesThePromptsMeanOrAGivenOne() {
         try (Session s = session()) {
             RunResult all = HookedRun.run(s, PROMPT, Hooks.create().capture("blocks.1.resid_post", Positions.all()));
