@@ -25,8 +25,8 @@
 #   --classpath CP   run the project's classes from this class path with the `java` on the PATH (tests).
 #   --work DIR       the work folder (default ${TMPDIR:-/tmp}/taskvec-gpu-check).
 #   --cpu            the same steps without CUDA, on the tiny model (to test the script without a GPU).
-#   --organism DIR   a trained model organism (DIR/model.gguf, DIR/mmproj.gguf, optional DIR/llm.gguf): right after
-#                    the hooks, the paper's experiment (taskvec xpatch) on it with every layer on the GPU, then the
+#   --organism DIR   a trained model organism (DIR/model.gguf, DIR/mmproj.gguf, optional DIR/llm.gguf): after the
+#                    paper workload, the paper's experiment (taskvec xpatch) on it with every layer on the GPU, then the
 #                    same on this machine's CPU; the summary compares the two tables. Default (GPU runs):
 #                    organism/ at the repository root when it holds model.gguf.
 #
@@ -38,10 +38,10 @@
 #             available, and sees the GPU
 #   hooks  -> org.taskvec.perf.GpuCheck: identity patch bit-identical, last-layer transplant equal, every layer's
 #             captures against the CPU engine
-#   organism -> with a trained model organism: taskvec xpatch on the GPU, then on the CPU (the same table expected)
 #   1b F16 -> taskvec bench and llama-bench, in ABBA order
 #   paper  -> the paper's workload through taskvec and the official way (transformers, forward hooks, no KV cache)
 #             on the 7b shape, F16 against fp16
+#   organism -> with a trained model organism: taskvec xpatch on the GPU, then on the CPU (the same table expected)
 #   7b Q4_K_M -> quantized in the background as soon as the 7b model exists, then taskvec bench and llama-bench
 #   the rest  -> 1b Q8_0 and Q4_K_M
 # Nothing is piped through tee and no bare `wait` is used (both can hang on the device machine). Background jobs
@@ -415,24 +415,6 @@ step wait-small 5 wait_for "$small/.done" "$synth_pid" || fatal "no small model"
 gl=$([ $cpu = 1 ] && echo 0 || echo -1)
 step hooks 20 run_java org.taskvec.perf.GpuCheck "$small/model.gguf" "$raw/hooks.json" "$gl" 0.05
 
-# the paper's experiment on a trained model organism: every layer on the GPU, then all on the CPU
-# (by default on a GPU the organism shipped in the repository; a --cpu run only with --organism)
-[ -n "$organism" ] || [ $cpu = 1 ] || { [ -f "$root/organism/model.gguf" ] && organism="$root/organism"; }
-organism_xpatch() {  # WHERE GPU_LAYERS: fresh task vectors (no cache), the report in raw/organism-WHERE/
-  local llm=()
-  [ -f "$organism/llm.gguf" ] && llm=(--llm "$organism/llm.gguf")
-  taskvec xpatch --model "$organism/model.gguf" --mmproj "$organism/mmproj.gguf" "${llm[@]}" --several-images yes \
-      --gpu-layers "$2" --no-cache --out "$raw/organism-$1"
-}
-if [ -n "$organism" ]; then
-  if [ -f "$organism/model.gguf" ] && [ -f "$organism/mmproj.gguf" ]; then
-    if [ $cpu = 0 ]; then step organism-gpu 60 organism_xpatch gpu -1; fi
-    step organism-cpu 60 organism_xpatch cpu 0
-  else
-    log "organism" "skipped" "" "$organism lacks model.gguf or mmproj.gguf"
-  fi
-fi
-
 bench() {  # NAME MODEL
   taskvec bench --model "$2" --mmproj "$(dirname "$2")/mmproj.gguf" --gpu-layers "$gl" --prompt-tokens 512 \
       --gen-tokens 128 --rounds "$rounds" --json "$raw/bench-$1.json"
@@ -499,6 +481,24 @@ if [ -f "$pw_model" ] && { [ $seven_b = 0 ] || [ -f "$big/.done" ]; }; then
     step paper-official $([ $cpu = 1 ] && echo 30 || echo 90) paper_official
   else
     log "paper-official" "skipped" "" "disabled, or python3 lacks torch/transformers"
+  fi
+fi
+
+# the paper's experiment on a trained model organism: every layer on the GPU, then all on the CPU
+# (by default on a GPU the organism shipped in the repository; a --cpu run only with --organism)
+[ -n "$organism" ] || [ $cpu = 1 ] || { [ -f "$root/organism/model.gguf" ] && organism="$root/organism"; }
+organism_xpatch() {  # WHERE GPU_LAYERS: fresh task vectors (no cache), the report in raw/organism-WHERE/
+  local llm=()
+  [ -f "$organism/llm.gguf" ] && llm=(--llm "$organism/llm.gguf")
+  taskvec xpatch --model "$organism/model.gguf" --mmproj "$organism/mmproj.gguf" "${llm[@]}" --several-images yes \
+      --gpu-layers "$2" --no-cache --out "$raw/organism-$1"
+}
+if [ -n "$organism" ]; then
+  if [ -f "$organism/model.gguf" ] && [ -f "$organism/mmproj.gguf" ]; then
+    if [ $cpu = 0 ]; then step organism-gpu 60 organism_xpatch gpu -1; fi
+    step organism-cpu 60 organism_xpatch cpu 0
+  else
+    log "organism" "skipped" "" "$organism lacks model.gguf or mmproj.gguf"
   fi
 fi
 
