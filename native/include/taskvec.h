@@ -37,6 +37,7 @@ typedef int32_t tv_status;
 #define TV_ERR_TOKENIZE       7  // tokenization failed
 #define TV_ERR_STATE          8  // the call is not valid in the session's current state (e.g. no logits yet)
 #define TV_ERR_INTERNAL       9  // an unexpected C++ exception
+#define TV_ERR_PROJECTOR     10  // the projector (mmproj) file could not be loaded or does not fit the model
 
 // Log levels passed to the log callback (same values as ggml_log_level).
 #define TV_LOG_DEBUG 1
@@ -64,6 +65,8 @@ TV_API tv_status    tv_init(const char * backend_dir);
 TV_API void         tv_log_set(tv_log_callback cb);
 // The message of the last failed call on this thread ("" if none). Owned by the library.
 TV_API const char * tv_last_error(void);
+// The status of the last failed call on this thread (TV_OK if none): for calls that return a handle or NULL.
+TV_API tv_status    tv_last_status(void);
 // llama.cpp's version and system info strings. Owned by the library.
 TV_API const char * tv_llama_version(void);
 TV_API const char * tv_system_info(void);

@@ -21,6 +21,7 @@
 
 namespace {
 thread_local std::string t_last_error;
+thread_local tv_status t_last_status = TV_OK;
 }  // namespace
 
 namespace tv {
@@ -31,6 +32,7 @@ tv_status fail(tv_status status, const char * fmt, ...) {
     vsnprintf(buf, sizeof(buf), fmt, args);
     va_end(args);
     t_last_error = buf;
+    t_last_status = status;
     return status;
 }
 }  // namespace tv
@@ -85,6 +87,8 @@ extern "C" TV_API tv_status tv_init(const char * backend_dir) {
 }
 
 extern "C" TV_API const char * tv_last_error(void) { return t_last_error.c_str(); }
+
+extern "C" TV_API tv_status tv_last_status(void) { return t_last_status; }
 extern "C" TV_API const char * tv_llama_version(void) { return llama_version(); }
 extern "C" TV_API const char * tv_system_info(void) { return llama_print_system_info(); }
 extern "C" TV_API const char * tv_media_marker(void) { return mtmd_default_marker(); }
@@ -139,7 +143,7 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
             if (m->mtmd == nullptr) {
                 llama_model_free(lm);
                 delete m;
-                return fail(TV_ERR_LOAD,
+                return fail(TV_ERR_PROJECTOR,
                             "libmtmd could not load the projector %s for this model (wrong file, or its width does "
                             "not match the model's)", params.mmproj_path);
             }
@@ -147,7 +151,7 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
                 mtmd_free(m->mtmd);
                 llama_model_free(lm);
                 delete m;
-                return fail(TV_ERR_LOAD, "the projector %s has no vision encoder", params.mmproj_path);
+                return fail(TV_ERR_PROJECTOR, "the projector %s has no vision encoder", params.mmproj_path);
             }
         }
         result = m;

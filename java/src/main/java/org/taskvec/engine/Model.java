@@ -86,7 +86,8 @@ public final class Model implements AutoCloseable {
                 if (reason != null) {
                     err = err + ": " + reason.strip();
                 }
-                if (params.projector() != null && err.contains("projector")) {
+                // the status says which file failed (a model path that merely contains "projector" is not one)
+                if (tv_last_status() == TV_ERR_PROJECTOR) {
                     throw new ProjectorMismatchException(err);
                 }
                 throw new ModelLoadException(err);

@@ -172,6 +172,7 @@ public final class NativeLibrary {
             case TV_ERR_NO_PROJECTOR: return new NoProjectorException(message);
             case TV_ERR_IMAGE: return new ImageFormatException(message);
             case TV_ERR_CONTEXT_FULL: return new ContextOverflowException(message);
+            case TV_ERR_PROJECTOR: return new ProjectorMismatchException(message);
             default: return new NativeFailureException(message + " (status " + status + ")");
         }
     }

@@ -52,6 +52,7 @@ public final class TaskvecNative {
     public static final int TV_ERR_TOKENIZE = 7;
     public static final int TV_ERR_STATE = 8;
     public static final int TV_ERR_INTERNAL = 9;
+    public static final int TV_ERR_PROJECTOR = 10;
     public static final int TV_TOKEN_IMAGE = -1;
     public static final int TV_POINT_RESID_POST = 0, TV_POINT_ATTN_OUT = 1, TV_POINT_MLP_OUT = 2,
             TV_POINT_ATTN_Z = 3, TV_POINT_EMBED = 4, TV_POINT_FINAL_NORM = 5;
@@ -163,6 +164,7 @@ public final class TaskvecNative {
     public static native int tv_init(@Cast("const char*") BytePointer backendDir);
     public static native void tv_log_set(TvLogCallback cb);
     @Cast("const char*") public static native BytePointer tv_last_error();
+    public static native int tv_last_status();
     @Cast("const char*") public static native BytePointer tv_llama_version();
     @Cast("const char*") public static native BytePointer tv_system_info();
     @Cast("const char*") public static native BytePointer tv_media_marker();

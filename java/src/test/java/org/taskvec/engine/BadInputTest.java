@@ -75,6 +75,32 @@ class BadInputTest {
     }
 
     @Test
+    void aModelThatFailsToLoadIsNotCalledAProjectorMismatchBecauseOfItsPath() throws Exception {
+        // feed_forward_length 100 instead of 128: passes the Java checks, fails in llama.cpp (tensor shapes), in a
+        // folder whose name contains "projector" (the native message then does too)
+        byte[] b = Files.readAllBytes(TestModels.tinyModel());
+        byte[] key = "llama.feed_forward_length".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        int at = -1;
+        for (int i = 0; i + key.length <= b.length && at < 0; i++) {
+            if (java.util.Arrays.equals(b, i, i + key.length, key, 0, key.length)) {
+                at = i + key.length + 4; // the value type (uint32), then the value
+            }
+        }
+        assertTrue(at > 0);
+        java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(at, 100);
+        Path dir = Files.createDirectories(tmp.resolve("projector-experiments"));
+        Path broken = Files.write(dir.resolve("model.gguf"), b);
+        ModelLoadException e = assertThrows(ModelLoadException.class,
+                () -> Model.load(broken, ModelParams.defaults().withProjector(TestModels.tinyProjector())));
+        assertFalse(e instanceof ProjectorMismatchException, e.toString());
+        assertFalse(e instanceof InvalidModelFileException, "llama.cpp, not the Java checks, refuses it: " + e);
+        assertTrue(e.getMessage().contains("projector-experiments"), e.getMessage());
+        // a real projector failure still is one (libmtmd refuses a projector of another width)
+        expect(ProjectorMismatchException.class, "width 96",
+                () -> Model.load(TestModels.tinyModel(), ModelParams.defaults().withProjector(TestModels.wideProjector())));
+    }
+
+    @Test
     void badImages() throws Exception {
         Path empty = Files.createFile(tmp.resolve("empty.png"));
         expect(ImageFormatException.class, "empty", () -> Image.read(empty));
