@@ -252,7 +252,7 @@ TV_API tv_status tv_session_generate(tv_session * session, int32_t n_max, int32_
 //
 // Rows of a point are vectors of tv_hook_point_width() floats. Positions that the graph does not compute are
 // rejected when the hook is added or, if they only become known later, fail the evaluation with TV_ERR_STATE:
-// in the last layer llama.cpp keeps only output rows for the MLP output and the residual, so hooks there mark
+// in the last layer llama.cpp keeps only output rows for the residuals and the MLP output, so hooks there mark
 // their positions as outputs (text positions only).
 
 // Hook points (llama.cpp tensor names in brackets).
@@ -262,7 +262,8 @@ TV_API tv_status tv_session_generate(tv_session * session, int32_t n_max, int32_
 #define TV_POINT_ATTN_Z     3  // per-head attention output before wo       [kqv_out-L], n_head x head_dim
 #define TV_POINT_EMBED      4  // token or image embeddings entering block 0 [inp_embd]; layer ignored
 #define TV_POINT_FINAL_NORM 5  // final normalised state                     [result_norm]; layer ignored
-#define TV_POINT_COUNT      6
+#define TV_POINT_RESID_MID  6  // residual stream between attention and MLP [ffn_inp-L]
+#define TV_POINT_COUNT      7
 
 // Operations.
 #define TV_HOOK_CAPTURE 0  // copy rows out into data

@@ -25,6 +25,7 @@ const char * point_prefix(int32_t point) {
         case TV_POINT_MLP_OUT: return "ffn_out";
         case TV_POINT_ATTN_Z: return "kqv_out";
         case TV_POINT_FINAL_NORM: return "result_norm";
+        case TV_POINT_RESID_MID: return "ffn_inp";
         default: return nullptr;
     }
 }
@@ -260,7 +261,8 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         }
         // In the last block, llama.cpp keeps only output rows from the attention residual on.
         h.output_rows_only = p.point == TV_POINT_FINAL_NORM ||
-                             (p.layer == n_layer - 1 && (p.point == TV_POINT_MLP_OUT || p.point == TV_POINT_RESID_POST));
+                             (p.layer == n_layer - 1 && (p.point == TV_POINT_MLP_OUT || p.point == TV_POINT_RESID_POST ||
+                                                         p.point == TV_POINT_RESID_MID));
         h.data = p.data;
         h.n_rows = p.data == nullptr ? 0 : p.n_rows;
         h.width = width;

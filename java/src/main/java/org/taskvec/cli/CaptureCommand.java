@@ -40,7 +40,8 @@ final class CaptureCommand implements Callable<Integer> {
     String positions;
 
     @Option(names = "--point", defaultValue = "resid_post", paramLabel = "KIND",
-            description = "resid_post, attn_out, mlp_out, attn_z (default ${DEFAULT-VALUE})")
+            description = "resid_post, resid_mid, resid_pre (layers >= 1), attn_out, mlp_out, attn_z (default "
+                    + "${DEFAULT-VALUE})")
     String point;
 
     @Option(names = "--out", required = true, paramLabel = "FILE.npy", description = "output array")

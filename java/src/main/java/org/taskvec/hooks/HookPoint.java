@@ -8,7 +8,8 @@ import org.taskvec.nativeapi.TaskvecNative;
 
 /**
  * A named point of the model where a hook reads or writes, after TransformerLens: {@code blocks.L.resid_post}
- * (residual stream after block L; llama.cpp's {@code l_out-L}), {@code blocks.L.attn_out} (attention output after
+ * (residual stream after block L; llama.cpp's {@code l_out-L}), {@code blocks.L.resid_mid} (between the attention
+ * and the MLP; {@code ffn_inp-L}), {@code blocks.L.resid_pre} (entering block L, L >= 1: block L-1's output), {@code blocks.L.attn_out} (attention output after
  * the output projection), {@code blocks.L.mlp_out} (feed-forward output), {@code blocks.L.attn_z} (per-head
  * attention output before the output projection, heads concatenated), {@code final_norm} (the final normalised
  * state). TransformerLens spellings are accepted too ({@code blocks.L.hook_resid_post}, {@code blocks.L.attn.hook_z},
@@ -17,6 +18,10 @@ import org.taskvec.nativeapi.TaskvecNative;
 public record HookPoint(Kind kind, int layer) {
     /** The kinds of hook points. */
     public enum Kind {
+        /** the residual stream entering block L: block L-1's resid_post (block 0's input is not a graph node) */
+        RESID_PRE("resid_pre", TaskvecNative.TV_POINT_RESID_POST, true),
+        /** the residual stream between block L's attention and its MLP (llama.cpp's ffn_inp-L) */
+        RESID_MID("resid_mid", TaskvecNative.TV_POINT_RESID_MID, true),
         RESID_POST("resid_post", TaskvecNative.TV_POINT_RESID_POST, true),
         ATTN_OUT("attn_out", TaskvecNative.TV_POINT_ATTN_OUT, true),
         MLP_OUT("mlp_out", TaskvecNative.TV_POINT_MLP_OUT, true),
@@ -40,8 +45,8 @@ public record HookPoint(Kind kind, int layer) {
                     return kind;
                 }
             }
-            throw new InvalidInputException("unknown hook point kind '" + s + "'; valid: resid_post, attn_out, "
-                    + "mlp_out, attn_z, final_norm");
+            throw new InvalidInputException("unknown hook point kind '" + s + "'; valid: resid_pre, resid_mid, "
+                    + "resid_post, attn_out, mlp_out, attn_z, final_norm");
         }
     }
 
@@ -82,7 +87,8 @@ public record HookPoint(Kind kind, int layer) {
 
     /** The valid names for a model with nLayer blocks, summarised. */
     public static String validNames(int nLayer) {
-        return "blocks.{0.." + (nLayer - 1) + "}.{resid_post, attn_out, mlp_out, attn_z}, final_norm";
+        return "blocks.{0.." + (nLayer - 1) + "}.{resid_post, resid_mid, attn_out, mlp_out, attn_z}, "
+                + "blocks.{1.." + (nLayer - 1) + "}.resid_pre, final_norm";
     }
 
     /** Throws when the layer does not exist in a model with nLayer blocks. */
@@ -90,6 +96,10 @@ public record HookPoint(Kind kind, int layer) {
         if (kind.perLayer && (layer < 0 || layer >= nLayer)) {
             throw new InvalidInputException("layer " + layer + " is out of range for " + name() + ": the model has "
                     + nLayer + " blocks (valid: " + validNames(nLayer) + ")");
+        }
+        if (kind == Kind.RESID_PRE && layer == 0) {
+            throw new InvalidInputException("blocks.0.resid_pre (the embeddings entering block 0) is not a node of "
+                    + "llama.cpp's graph; blocks.L.resid_pre exists for L >= 1 (it is blocks.(L-1).resid_post)");
         }
     }
 
@@ -100,6 +110,11 @@ public record HookPoint(Kind kind, int layer) {
 
     int code() {
         return kind.code;
+    }
+
+    /** The block whose node holds this point (resid_pre of block L is the output of block L-1). */
+    int nativeLayer() {
+        return kind == Kind.RESID_PRE ? layer - 1 : Math.max(0, layer);
     }
 
     @Override

@@ -74,7 +74,7 @@ public final class HookedRun {
             for (int i = 0; i < points.size(); i++) {
                 Hooks.Pending h = hooks.pending().get(i);
                 if (h.op() == HookOp.MEAN_ABLATE && h.vectors() == null) {
-                    int id = session.addHook(new RawHook(points.get(i).code(), points.get(i).layer(),
+                    int id = session.addHook(new RawHook(points.get(i).code(), points.get(i).nativeLayer(),
                             TaskvecNative.TV_HOOK_CAPTURE, TaskvecNative.TV_PHASE_PROMPT, null, layout.length, null, 1f));
                     session.evaluate(prompt, false);
                     float[][] rows = session.hookRows(id);
@@ -235,6 +235,6 @@ public final class HookedRun {
                 System.arraycopy(vectors[r], 0, data, r * w, w);
             }
         }
-        return new RawHook(point.code(), Math.max(0, point.layer()), code, phase, positions, rows, data, scale);
+        return new RawHook(point.code(), point.nativeLayer(), code, phase, positions, rows, data, scale);
     }
 }

@@ -55,7 +55,7 @@ public final class TaskvecNative {
     public static final int TV_ERR_PROJECTOR = 10;
     public static final int TV_TOKEN_IMAGE = -1;
     public static final int TV_POINT_RESID_POST = 0, TV_POINT_ATTN_OUT = 1, TV_POINT_MLP_OUT = 2,
-            TV_POINT_ATTN_Z = 3, TV_POINT_EMBED = 4, TV_POINT_FINAL_NORM = 5;
+            TV_POINT_ATTN_Z = 3, TV_POINT_EMBED = 4, TV_POINT_FINAL_NORM = 5, TV_POINT_RESID_MID = 6;
     public static final int TV_HOOK_CAPTURE = 0, TV_HOOK_REPLACE = 1, TV_HOOK_ADD = 2, TV_HOOK_ZERO = 3;
     public static final int TV_PHASE_PROMPT = 1, TV_PHASE_GENERATION = 2, TV_PHASE_BOTH = 3;
     public static final int TV_STOP_NONE = 0;

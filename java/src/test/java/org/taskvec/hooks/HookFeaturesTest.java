@@ -159,6 +159,56 @@ class HookFeaturesTest {
     }
 
     @Test
+    void residualPointsDecomposeEachBlockExactly() {
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(32, 32,
+                java.awt.image.BufferedImage.TYPE_INT_RGB);
+        for (int i = 0; i < 32; i++) {
+            img.setRGB(i, (i * 7) % 32, 0xC02020);
+        }
+        Prompt p = Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:", java.util.List.of(
+                org.taskvec.engine.Image.of(img)));
+        int n = model.layers();
+        try (Session s = session()) {
+            for (int l = 0; l < n; l++) {
+                // the last block keeps only output rows from its attention residual on: the last position there
+                Positions at = l == n - 1 ? Positions.last() : Positions.all();
+                Hooks h = Hooks.create().capture("blocks." + l + ".resid_mid", at)
+                        .capture("blocks." + l + ".attn_out", at).capture("blocks." + l + ".mlp_out", at)
+                        .capture("blocks." + l + ".resid_post", at);
+                if (l > 0) {
+                    h.capture("blocks." + l + ".resid_pre", at).capture("blocks." + (l - 1) + ".resid_post", at);
+                }
+                RunResult r = HookedRun.run(s, p, h);
+                float[][] mid = r.captures().get(0).rows();
+                float[][] attn = r.captures().get(1).rows();
+                float[][] mlp = r.captures().get(2).rows();
+                float[][] post = r.captures().get(3).rows();
+                assertEquals(l == n - 1 ? 1 : r.layout().length, mid.length, "rows at layer " + l);
+                for (int i = 0; i < mid.length; i++) {
+                    for (int k = 0; k < mid[i].length; k++) {
+                        assertEquals(mid[i][k] + mlp[i][k], post[i][k], 0f, "resid_post = resid_mid + mlp_out, layer "
+                                + l + " row " + i);
+                    }
+                }
+                if (l > 0) {
+                    float[][] pre = r.captures().get(4).rows();
+                    float[][] before = r.captures().get(5).rows();
+                    for (int i = 0; i < mid.length; i++) {
+                        assertArrayEquals(before[i], pre[i], 0f, "resid_pre is the previous block's resid_post");
+                        for (int k = 0; k < mid[i].length; k++) {
+                            assertEquals(pre[i][k] + attn[i][k], mid[i][k], 0f, "resid_mid = resid_pre + attn_out, "
+                                    + "layer " + l + " row " + i);
+                        }
+                    }
+                }
+            }
+            InvalidInputException e = assertThrows(InvalidInputException.class, () -> HookedRun.run(s, p,
+                    Hooks.create().capture("blocks.0.hook_resid_pre", Positions.last())));
+            assertTrue(e.getMessage().contains("not a node of llama.cpp's graph"), e.getMessage());
+        }
+    }
+
+    @Test
     void meanAblationUsesThePromptsMeanOrAGivenOne() {
         try (Session s = session()) {
             RunResult all = HookedRun.run(s, PROMPT, Hooks.create().capture("blocks.1.resid_post", Positions.all()));
