@@ -99,7 +99,8 @@ public record HookPoint(Kind kind, int layer) {
         }
         if (kind == Kind.RESID_PRE && layer == 0) {
             throw new InvalidInputException("blocks.0.resid_pre (the embeddings entering block 0) is not a node of "
-                    + "llama.cpp's graph; blocks.L.resid_pre exists for L >= 1 (it is blocks.(L-1).resid_post)");
+                    + "llama.cpp's graph; blocks.L.resid_pre exists for L >= 1 (it is blocks.(L-1).resid_post); valid: "
+                    + validNames(nLayer));
         }
     }
 

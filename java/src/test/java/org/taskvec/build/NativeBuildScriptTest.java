@@ -243,6 +243,22 @@ class NativeBuildScriptTest {
     }
 
     @Test
+    void aBuildFolderConfiguredFromAnotherCloneIsReconfigured() throws Exception {
+        // every clone on a machine shares the build folder of a key; CMake refuses a cache made for another source
+        Path build = Files.createDirectories(Path.of(keys(Map.of()).get("build")));
+        Files.writeString(build.resolve("CMakeCache.txt"), "CMAKE_HOME_DIRECTORY:INTERNAL=/elsewhere/native\n");
+        Files.createDirectories(build.resolve("CMakeFiles"));
+        Files.writeString(build.resolve("CMakeFiles/stale"), "x");
+        Run r = run(Map.of(), "--out", tmp.resolve("out").toString());
+        assertEquals(0, r.exit(), r.output());
+        Path log = Path.of(keys(Map.of()).get("log"));
+        String all = r.output() + Files.readString(log);
+        assertTrue(all.contains("configured from /elsewhere/native; configuring it for " + ROOT.resolve("native")), all);
+        assertFalse(Files.exists(build.resolve("CMakeFiles/stale")), "the other clone's CMake files are gone");
+        assertEquals(1, calls("configure").size());
+    }
+
+    @Test
     void aFailedBuildShowsTheLogsTailAndPublishesNothing() throws Exception {
         Run failed = run(Map.of("FAKE_CMAKE_FAIL", "build"), "--out", tmp.resolve("out").toString());
         assertNotEquals(0, failed.exit(), failed.output());

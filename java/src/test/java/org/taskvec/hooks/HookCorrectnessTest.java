@@ -231,8 +231,9 @@ class HookCorrectnessTest {
         try (Session s = defaultSession()) {
             Prompt p = Prompt.of(SHORT);
             InvalidInputException e = assertThrows(InvalidInputException.class,
-                    () -> HookedRun.run(s, p, Hooks.create().capture("blocks.1.resid_mid", Positions.last())));
-            assertTrue(e.getMessage().contains("blocks.{0..3}.{resid_post, attn_out, mlp_out, attn_z}"), e.getMessage());
+                    () -> HookedRun.run(s, p, Hooks.create().capture("blocks.1.resid_side", Positions.last())));
+            assertTrue(e.getMessage().contains("blocks.{0..3}.{resid_post, resid_mid, attn_out, mlp_out, attn_z}, "
+                    + "blocks.{1..3}.resid_pre, final_norm"), e.getMessage());
             e = assertThrows(InvalidInputException.class,
                     () -> HookedRun.run(s, p, Hooks.create().capture("blocks.4.resid_post", Positions.last())));
             assertTrue(e.getMessage().contains("layer 4 is out of range"), e.getMessage());

@@ -353,8 +353,8 @@ final class BadInputCorpus {
         }
         // hooks
         String inv = "InvalidInputException";
-        for (String point : new String[] {"blocks.1.resid_mid", "blocks.x.resid_post", "resid_post", "embed",
-                "blocks.1.hook_z", "ln_final"}) {
+        for (String point : new String[] {"blocks.1.resid_side", "blocks.0.resid_pre", "blocks.x.resid_post",
+                "resid_post", "embed", "blocks.1.hook_z", "ln_final"}) {
             cases.add(new BadInputCase("hook point " + point, "hook", point + "|last|", inv, "valid:"));
         }
         for (int layer : new int[] {4, 5, 99, -1, 1000}) {
@@ -427,7 +427,7 @@ final class BadInputCorpus {
                 + PROJECTOR_VALUES.length * (int) clipValues + (int) fourBytes + (int) halvable
                 + 1 + 5 + 10; // mm.2.bias length, tensors renamed away, truncations
         int imageCases = 3 + 8 + 2 + 4 + 4 + 3; // empty/text/missing, PNG cuts, huge, valid, JPEG and CMYK cuts
-        int sessionCases = 6 + 5 + 5 + 6 // hook points, layers, positions, vector lengths
+        int sessionCases = 7 + 5 + 5 + 6 // hook points, layers, positions, vector lengths
                 + 3 + 2 + 4 // prompts, generations, tokens
                 + 5 + 5 + 1 + 1; // after close, second thread, close from a second thread, two sessions
         return modelCases + projectorCases + imageCases + sessionCases;
