@@ -62,10 +62,10 @@ final class OrganismDemo {
         try (Model model = Model.load(modelFile, ModelParams.defaults().withProjector(projFile));
              Session session = model.newSession()) {
             var info = model.info();
-            out.printf("model organism: %s (%s, %d layers, width %d) + %s%n", modelFile, manifest.path("files")
-                    .path("model.gguf").path("type").asText("?"), info.layers(), info.embeddingSize(), projFile);
+            out.printf("model organism: %s (%s, %d layers, width %d) + %s%n", shown(modelFile), manifest.path("files")
+                    .path("model.gguf").path("type").asText("?"), info.layers(), info.embeddingSize(), shown(projFile));
             out.println("  trained here by organism/train.py (" + manifest.path("training").path("command").asText("")
-                    + "); manifest: " + manifestFile);
+                    + "); manifest: " + shown(manifestFile));
             for (int l : new int[] {layer, addLayer}) {
                 if (l < 0 || l >= info.layers()) {
                     throw new InvalidInputException(manifestFile + ": chosen layer " + l + " is not a layer of the model");
@@ -108,9 +108,16 @@ final class OrganismDemo {
         }
         out.println();
         out.println(asExpected + " of " + shown + " as expected. The paper's whole table on this model: ./taskvec xpatch "
-                + "--model " + modelFile + " --mmproj " + projFile + " --llm " + dir.resolve("llm.gguf")
+                + "--model " + shown(modelFile) + " --mmproj " + shown(projFile) + " --llm " + shown(dir.resolve("llm.gguf"))
                 + " --several-images yes (about a minute); measured: benchmarks/results/organism/.");
         return 0;
+    }
+
+    /** A path as the user would type it: relative to the working folder when it lies below it. */
+    private static Path shown(Path p) {
+        Path cwd = Path.of("").toAbsolutePath();
+        Path abs = p.toAbsolutePath().normalize();
+        return abs.startsWith(cwd) ? cwd.relativize(abs) : p;
     }
 
     private static String patched(Session session, Prompt query, String point, float[] vector, boolean add,
