@@ -24,11 +24,11 @@ Then check the export against taskvec:
   /usr/bin/python3 organism/fidelity.py OUT/model-f32.gguf OUT/mmproj-f32.gguf
 """
 import argparse
-import glob
 import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -311,7 +311,16 @@ def report(name, res):
 # 5. export: the template's metadata, the trained tensors
 # ---------------------------------------------------------------------------------------------------------------
 
-sys.path.insert(0, sorted(glob.glob(os.path.expanduser("~/.cache/taskvec/src/llama.cpp-*/gguf-py")))[-1])
+# gguf-py from the llama.cpp source the native build fetched into taskvec's cache (as cmake/build-natives.sh finds it)
+CACHE = os.environ.get("TASKVEC_CACHE_DIR") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "taskvec")
+PIN = open(os.path.join(ROOT, "cmake", "llama-cpp-pin.cmake")).read()
+PINNED = "llama.cpp-%s-%s" % tuple(re.search(r'set\(%s "([^"]*)"' % k, PIN).group(1)
+                                   for k in ("TASKVEC_LLAMA_CPP_TAG", "TASKVEC_LLAMA_CPP_COMMIT"))
+GGUF_PY = os.path.join(CACHE, "src", PINNED, "gguf-py")
+if not os.path.isdir(GGUF_PY):
+    sys.exit("train.py: no gguf-py in %s (the pinned llama.cpp source; build the natives first: mvn package)" % GGUF_PY)
+sys.path.insert(0, GGUF_PY)
 import gguf  # noqa: E402
 
 KEEP_F32 = ("v.position_embd.weight", "v.class_embd")
