@@ -40,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import mirror  # noqa: E402
+from digest import sha256  # noqa: E402
 
 TASKS_DIR = os.path.join(ROOT, "java", "src", "main", "resources", "org", "taskvec", "tasks", "builtin")
 EMOJI_DIRS = [os.path.join(ROOT, "java", "target", "classes", "org", "taskvec", "tasks", "emoji")]
@@ -136,13 +137,6 @@ def make_prompts(n_text, n_images, image_dirs):
 
 
 # --- taskvec's values ---------------------------------------------------------------------------------------
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def capture(cmd, model, mmproj, prompt, images, layers, positions, out, settings, logits=None, cached=False):

@@ -19,7 +19,6 @@ manifest.json, train.log and, when organism/fidelity.py ran, fidelity.json). Ste
 The tests (OrganismTest) and `taskvec demo` read the shipped files and the manifest; they never train.
 """
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -29,14 +28,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from digest import sha256  # noqa: E402
 
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run(cmd):

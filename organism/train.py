@@ -24,7 +24,6 @@ Then check the export against taskvec:
   /usr/bin/python3 organism/fidelity.py OUT/model-f32.gguf OUT/mmproj-f32.gguf
 """
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -41,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import mirror  # noqa: E402
+from digest import sha256  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------------
 # arguments
@@ -352,13 +352,6 @@ def export(src, module, path, f16, name, description):
     w.write_tensors_to_file()
     w.close()
 
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def export_text(stem, desc):

@@ -31,15 +31,20 @@ final class Predictor {
             } else {
                 cx.session.evaluate(prompt);
             }
-            float[] logits = cx.session.logits();
-            int best = 0;
-            for (int t = 1; t < logits.length; t++) {
-                best = logits[t] > logits[best] ? t : best;
-            }
-            return cx.model.tokenText(best);
+            return nextToken(cx);
         }
         GenerationParams gp = GenerationParams.greedy(maxNewTokens);
         return vector != null ? HookedRun.generate(cx.session, prompt, gp, hooks).generation().text()
                 : cx.session.generate(prompt, gp).text();
+    }
+
+    /** The text of the greedy next token after what the session last evaluated (the arg-max of its logits). */
+    static String nextToken(XpatchContext cx) {
+        float[] logits = cx.session.logits();
+        int best = 0;
+        for (int t = 1; t < logits.length; t++) {
+            best = logits[t] > logits[best] ? t : best;
+        }
+        return cx.model.tokenText(best);
     }
 }

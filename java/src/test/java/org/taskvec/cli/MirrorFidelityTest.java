@@ -31,15 +31,7 @@ class MirrorFidelityTest {
 
     @Test
     void mirrorAgreesWithTaskvecAndCatchesDeliberateMistakes() throws Exception {
-        String missing = torchMissing();
-        if (missing != null) {
-            if (REQUIRE_TORCH) {
-                fail("the PyTorch mirror check is required here (-Dtaskvec.require.torch=true) but " + missing);
-            }
-            System.err.println("SKIPPED MirrorFidelityTest: " + missing
-                    + " (with -Dtaskvec.require.torch=true, as in CI, this fails)");
-            Assumptions.abort("PyTorch mirror check skipped: " + missing);
-        }
+        requireTorch("MirrorFidelityTest", "the PyTorch mirror check");
         Files.createDirectories(Path.of("target"));
         Path work = Files.createTempDirectory(Path.of("target"), "fidelity-"); // fresh references every run
         Path json = work.resolve("tiny.json");
@@ -84,6 +76,22 @@ class MirrorFidelityTest {
 
     private static String quote(String s) {
         return "'" + s.replace("'", "'\"'\"'") + "'";
+    }
+
+    /**
+     * Returns when PYTHON has torch, numpy and PIL; else fails where torch is required (-Dtaskvec.require.torch=true,
+     * as in CI) or skips the calling test visibly (a SKIPPED line on stderr).
+     */
+    static void requireTorch(String test, String what) {
+        String missing = torchMissing();
+        if (missing != null) {
+            if (REQUIRE_TORCH) {
+                fail(what + " is required here (-Dtaskvec.require.torch=true) but " + missing);
+            }
+            System.err.println("SKIPPED " + test + ": " + missing
+                    + " (with -Dtaskvec.require.torch=true, as in CI, this fails)");
+            Assumptions.abort(what + " skipped: " + missing);
+        }
     }
 
     /** null when PYTHON imports torch, numpy and PIL; else what is missing. */

@@ -9,7 +9,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.taskvec.engine.GenerationParams;
 import org.taskvec.engine.Image;
@@ -33,14 +32,7 @@ class TrainerSmokeTest {
 
     @Test
     void theTrainerRunsEndToEndAndItsExportsAreTheTrainedModel() throws Exception {
-        String missing = MirrorFidelityTest.torchMissing();
-        if (missing != null) {
-            if (MirrorFidelityTest.REQUIRE_TORCH) {
-                fail("the trainer smoke run is required here (-Dtaskvec.require.torch=true) but " + missing);
-            }
-            System.err.println("SKIPPED TrainerSmokeTest: " + missing);
-            Assumptions.abort("trainer smoke run skipped: " + missing);
-        }
+        MirrorFidelityTest.requireTorch("TrainerSmokeTest", "the trainer smoke run");
         Files.createDirectories(Path.of("target"));
         Path out = Files.createTempDirectory(Path.of("target"), "trainer-smoke-").toAbsolutePath();
         // train.py runs taskvec as one executable: a launcher for this test's classes

@@ -86,12 +86,7 @@ class OrganismTest {
         String point = "blocks." + layer + ".resid_post";
         HookedRun.run(session, p, add ? Hooks.create().add(point, where, vector, 1f)
                 : Hooks.create().replace(point, where, vector));
-        float[] logits = session.logits();
-        int best = 0;
-        for (int t = 1; t < logits.length; t++) {
-            best = logits[t] > logits[best] ? t : best;
-        }
-        return model.tokenText(best);
+        return Predictor.nextToken(cx);
     }
 
     /** Mean over the six tasks of the accuracy on every test item's image query. */
