@@ -297,6 +297,9 @@ TV_API tv_status tv_session_add_hook(tv_session * session, tv_hook_params params
 // Rows a hook has read or written so far, whatever its operation (a capture on every position: at most its n_rows);
 // -1 for an unknown id. A hook that should have fired and reports 0 rows did not: its node is absent from the graph.
 TV_API int32_t tv_session_hook_rows(const tv_session * session, int32_t hook_id);
+// The first position a replace, add or zero hook wrote and the session still holds (-1: none). Hooks do not leave
+// such states behind as a clean prefix: the next tv_session_eval_prompt re-evaluates from there.
+TV_API int32_t tv_session_written_from(const tv_session * session);
 // Removes all hooks and the graph callback.
 TV_API void tv_session_clear_hooks(tv_session * session);
 

@@ -528,6 +528,9 @@ void truncate_to(tv_session * s, int32_t n_keep) {
     s->positions.resize((size_t) n_keep);
     s->next_pos = pos;
     s->logits_valid = false;
+    if (n_keep <= s->hooks.written_from) {
+        s->hooks.written_from = INT32_MAX;  // every position a hook wrote is gone
+    }
 }
 
 // Fails with the first error the hook callback met during the last decode, if any.
@@ -822,6 +825,7 @@ extern "C" TV_API tv_status tv_session_eval_prompt(tv_session * s, const tv_prom
             }
             keep = std::min(keep, total - 1);
             keep = std::min(keep, tv::first_hooked_position(s));  // hooked positions are evaluated afresh
+            keep = std::min(keep, s->hooks.written_from);         // and so are positions a hook wrote
             keep = unit_starts[(size_t) keep];  // never split an image of the new prompt
             if (keep < held) {
                 keep = std::min(keep, s->positions[keep].unit_start);  // nor one that the session holds

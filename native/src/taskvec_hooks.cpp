@@ -103,6 +103,9 @@ void apply(tv::hook_set & hs, tv::hook & h, ggml_tensor * t) {
             default:
                 break;
         }
+        if (h.op != TV_HOOK_CAPTURE) {
+            hs.written_from = std::min(hs.written_from, index);
+        }
         h.rows_done++;
     }
 }
@@ -287,6 +290,10 @@ extern "C" TV_API int32_t tv_session_hook_rows(const tv_session * s, int32_t hoo
     const tv::hook & h = s->hooks.hooks[(size_t) hook_id];
     // a capture on every position holds at most n_rows rows; other operations report every row they touched
     return h.all_positions && h.op == TV_HOOK_CAPTURE ? std::min(h.rows_done, h.n_rows) : h.rows_done;
+}
+
+extern "C" TV_API int32_t tv_session_written_from(const tv_session * s) {
+    return s == nullptr || s->hooks.written_from == INT32_MAX ? -1 : s->hooks.written_from;
 }
 
 extern "C" TV_API void tv_session_clear_hooks(tv_session * s) {

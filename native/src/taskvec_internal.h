@@ -43,6 +43,9 @@ struct hook_set {
     int32_t ubatch_start = 0;            // token index of row 0 of the ubatch being computed
     std::vector<int32_t> ubatch_outputs; // token indices of the ubatch's output rows, in row order
     std::string error;                   // first failure inside the callback
+    // first position a replace/add/zero hook wrote since the session was last cut back before it (INT32_MAX: none);
+    // kept across tv_session_clear_hooks: the next prompt evaluation does not reuse it as a clean prefix
+    int32_t written_from = INT32_MAX;
     std::vector<float> scratch;
 };
 

@@ -85,9 +85,6 @@ public final class Session implements AutoCloseable {
         return contextSize;
     }
 
-    /** First position written by a hook since the last prompt evaluation (-1: none); guarded by guard. */
-    private int writtenFrom = -1;
-
     /** Positions evaluated so far (prompt and generated tokens). */
     public int positions() {
         guard.enter(HandleGuard.Access.READ);
@@ -127,19 +124,13 @@ public final class Session implements AutoCloseable {
 
     /**
      * Evaluates a prompt; with reusePrefix false everything is evaluated afresh. Positions that a hook wrote (see
-     * {@link #markWritten}) are never reused as a clean prefix: the session is cut back to the first of them.
+     * {@link #writtenFrom}) are never reused as a clean prefix: they are evaluated afresh.
      */
     public Evaluation evaluate(Prompt prompt, boolean reusePrefix) {
         Objects.requireNonNull(prompt, "prompt");
         checkPrompt(prompt);
         guard.enter();
         try {
-            if (writtenFrom >= 0) {
-                if (reusePrefix) {
-                    check(tv_session_truncate(handle, Math.min(writtenFrom, tv_session_n_past(handle))));
-                }
-                writtenFrom = -1;
-            }
             TvPrompt p = buildNativePrompt(prompt);
             try {
                 check(tv_session_eval_prompt(handle, p, prompt.addBos(), reusePrefix, reused));
@@ -351,27 +342,13 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Records that the states from position fromPosition on were written by a hook (replace, add, zero): the next
-     * prompt evaluation will not reuse them (or anything after them) as a clean prefix. {@link
-     * org.taskvec.hooks.HookedRun} calls it after every run that writes.
+     * The first position that a replace, add or zero hook wrote and the session still holds, or -1. The next prompt
+     * evaluation re-evaluates from there instead of reusing those states as a clean prefix.
      */
-    public void markWritten(int fromPosition) {
-        if (fromPosition < 0) {
-            throw new InvalidInputException("position must be >= 0, got " + fromPosition);
-        }
-        guard.enter();
-        try {
-            writtenFrom = writtenFrom < 0 ? fromPosition : Math.min(writtenFrom, fromPosition);
-        } finally {
-            guard.exit();
-        }
-    }
-
-    /** The first position a hook wrote since the last prompt evaluation, or -1. */
     public int writtenFrom() {
         guard.enter(HandleGuard.Access.READ);
         try {
-            return writtenFrom;
+            return tv_session_written_from(handle);
         } finally {
             guard.exit();
         }
@@ -384,9 +361,6 @@ public final class Session implements AutoCloseable {
             int held = tv_session_n_past(handle);
             if (n < 0 || n > held) {
                 throw new InvalidInputException("cannot keep " + n + " positions; the session holds " + held);
-            }
-            if (writtenFrom >= n) {
-                writtenFrom = -1;
             }
             check(tv_session_truncate(handle, n));
         } finally {

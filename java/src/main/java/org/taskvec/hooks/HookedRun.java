@@ -33,7 +33,7 @@ public final class HookedRun {
     }
 
     /** A hook as registered: positions it names (for an all-positions prompt hook, every prompt position). */
-    private record Registered(int id, HookPoint point, int[] positions, boolean generation, boolean all) {}
+    private record Registered(int id, HookPoint point, HookOp op, int[] positions, boolean generation, boolean all) {}
 
     private static RunResult execute(Session session, Prompt prompt, Hooks hooks, GenerationParams params) {
         Objects.requireNonNull(session, "session");
@@ -95,8 +95,8 @@ public final class HookedRun {
                     }
                     RawHook r = rawHook(point, h.op(), TaskvecNative.TV_PHASE_PROMPT, pos, count, vectors, h.scale());
                     int id = session.addHook(r);
-                    meta.add(new Registered(id, point, pos == null ? IntStream.range(0, layout.length).toArray() : pos,
-                            false, pos == null));
+                    meta.add(new Registered(id, point, h.op(),
+                            pos == null ? IntStream.range(0, layout.length).toArray() : pos, false, pos == null));
                 }
                 if (params != null && (h.phase() == HookPhase.GENERATION || h.phase() == HookPhase.BOTH)) {
                     // explicit positions of a generation-phase hook are offsets of the continuation
@@ -106,64 +106,38 @@ public final class HookedRun {
                     RawHook r = rawHook(point, h.op(), TaskvecNative.TV_PHASE_GENERATION, pos, count, vectors,
                             h.scale());
                     int id = session.addHook(r);
-                    meta.add(new Registered(id, point, pos, true, pos == null));
+                    meta.add(new Registered(id, point, h.op(), pos, true, pos == null));
                 }
             }
             Generation generation = null;
             session.evaluate(prompt);
-            checkFired(session, hooks, meta, params, false, layout.length);
+            checkFired(session, meta, false, layout.length);
             if (params != null) {
                 generation = session.continueGeneration(params, null);
-                checkFired(session, hooks, meta, params, true, layout.length);
+                checkFired(session, meta, true, layout.length);
             }
             List<Capture> captures = new ArrayList<>();
-            for (int i = 0, m = 0; i < points.size(); i++) {
-                Hooks.Pending h = hooks.pending().get(i);
-                int parts = (h.phase() == HookPhase.BOTH && params != null) ? 2
-                        : (h.phase() == HookPhase.GENERATION && params == null) ? 0 : 1;
-                for (int k = 0; k < parts; k++, m++) {
-                    Registered reg = meta.get(m);
-                    if (h.op() == HookOp.CAPTURE) {
-                        float[][] rows = session.hookRows(reg.id());
-                        int[] positions = reg.positions() != null ? reg.positions()
-                                : IntStream.range(0, rows.length).map(j -> layout.length + j).toArray();
-                        captures.add(new Capture(reg.point(), positions, rows));
-                    }
+            for (Registered reg : meta) {
+                if (reg.op() == HookOp.CAPTURE) {
+                    float[][] rows = session.hookRows(reg.id());
+                    int[] positions = reg.positions() != null ? reg.positions()
+                            : IntStream.range(0, rows.length).map(j -> layout.length + j).toArray();
+                    captures.add(new Capture(reg.point(), positions, rows));
                 }
             }
             return new RunResult(layout, captures, generation);
         } finally {
             session.clearHooks();
-            int written = firstWritten(hooks, meta, params, layout.length);
-            if (written >= 0) {
-                session.markWritten(written);
-            }
         }
-    }
-
-    /** The registrations in the order execute made them, with the op of the hook each belongs to. */
-    private static List<HookOp> opsOf(Hooks hooks, List<Registered> meta, GenerationParams params) {
-        List<HookOp> ops = new ArrayList<>();
-        for (Hooks.Pending h : hooks.pending()) {
-            int parts = (h.phase() == HookPhase.BOTH && params != null) ? 2
-                    : (h.phase() == HookPhase.GENERATION && params == null) ? 0 : 1;
-            for (int k = 0; k < parts && ops.size() < meta.size(); k++) {
-                ops.add(h.op());
-            }
-        }
-        return ops;
     }
 
     /**
      * After the prompt (generation false) or the generation: every hook of that phase read or wrote each position it
      * names that was evaluated, and a hook on every position at least one row; else {@link HookNotFiredException}.
      */
-    private static void checkFired(Session session, Hooks hooks, List<Registered> meta, GenerationParams params,
-                                   boolean generation, int promptLength) {
-        List<HookOp> ops = opsOf(hooks, meta, params);
+    private static void checkFired(Session session, List<Registered> meta, boolean generation, int promptLength) {
         int evaluated = session.positions();
-        for (int m = 0; m < meta.size(); m++) {
-            Registered reg = meta.get(m);
+        for (Registered reg : meta) {
             if (reg.generation() != generation) {
                 continue;
             }
@@ -174,7 +148,7 @@ public final class HookedRun {
             } else {
                 expected = generation ? Math.min(1, evaluated - promptLength) : 1;
             }
-            requireFired(verb(ops.get(m)), reg.point().name(), touched, expected, reg.all(), generation);
+            requireFired(verb(reg.op()), reg.point().name(), touched, expected, reg.all(), generation);
         }
     }
 
@@ -197,22 +171,6 @@ public final class HookedRun {
             case ZERO -> "a zero";
             case MEAN_ABLATE -> "a mean-ablation";
         };
-    }
-
-    /** The first position a writing hook (replace, add, zero, mean-ablate) may have written, or -1. */
-    private static int firstWritten(Hooks hooks, List<Registered> meta, GenerationParams params, int promptLength) {
-        List<HookOp> ops = opsOf(hooks, meta, params);
-        int first = -1;
-        for (int m = 0; m < ops.size(); m++) {
-            if (ops.get(m) == HookOp.CAPTURE) {
-                continue;
-            }
-            Registered reg = meta.get(m);
-            int p = !reg.all() && reg.positions().length > 0 ? reg.positions()[0]
-                    : reg.generation() ? promptLength : 0;
-            first = first < 0 ? p : Math.min(first, p);
-        }
-        return first;
     }
 
     private static RawHook rawHook(HookPoint point, HookOp op, int phase, int[] positions, int count,

@@ -255,6 +255,7 @@ public final class TaskvecNative {
     public static native int tv_session_add_hook(TvSession session, @ByVal TvHookParams params,
                                                  @Cast("int32_t*") IntPointer hookId);
     public static native int tv_session_hook_rows(@Const TvSession session, int hookId);
+    public static native int tv_session_written_from(@Const TvSession session);
     public static native void tv_session_clear_hooks(TvSession session);
     public static native int tv_model_logit_lens(TvModel model, @Const FloatPointer x, int n, FloatPointer out,
                                                  @Cast("bool") boolean applyNorm);
