@@ -38,6 +38,7 @@ typedef int32_t tv_status;
 #define TV_ERR_STATE          8  // the call is not valid in the session's current state (e.g. no logits yet)
 #define TV_ERR_INTERNAL       9  // an unexpected C++ exception
 #define TV_ERR_PROJECTOR     10  // the projector (mmproj) file could not be loaded or does not fit the model
+#define TV_ERR_NO_POINT      11  // a hook point that this model's graph does not have
 
 // Log levels passed to the log callback (same values as ggml_log_level).
 #define TV_LOG_DEBUG 1
@@ -255,15 +256,23 @@ TV_API tv_status tv_session_generate(tv_session * session, int32_t n_max, int32_
 // in the last layer llama.cpp keeps only output rows for the residuals and the MLP output, so hooks there mark
 // their positions as outputs (text positions only).
 
-// Hook points (llama.cpp tensor names in brackets).
+// Hook points. Which graph node holds a point depends on the architecture, and is read from a graph that llama.cpp
+// builds for the model (nothing is computed), so a point is offered exactly when the model's graph has it; a hook
+// on any other point is refused with TV_ERR_NO_POINT, naming the points the model does offer. The usual node is
+// in brackets; tv_session_point_node tells the one this model uses.
 #define TV_POINT_RESID_POST 0  // residual stream after block L             [l_out-L]
-#define TV_POINT_ATTN_OUT   1  // attention output of block L (after wo)    [attn_out-L]
-#define TV_POINT_MLP_OUT    2  // feed-forward output of block L            [ffn_out-L]
+#define TV_POINT_ATTN_OUT   1  // what block L's attention adds to the residual stream: after wo (and its bias)
+                               // [attn_out-L; the wo product where the graph leaves it unnamed, e.g. qwen2vl;
+                               // attn_post_norm-L where a norm follows wo, e.g. gemma3]
+#define TV_POINT_MLP_OUT    2  // what block L's MLP adds to the residual stream  [ffn_out-L; ffn_post_norm-L]
 #define TV_POINT_ATTN_Z     3  // per-head attention output before wo       [kqv_out-L], n_head x head_dim
 #define TV_POINT_EMBED      4  // token or image embeddings entering block 0 [inp_embd]; layer ignored
 #define TV_POINT_FINAL_NORM 5  // final normalised state                     [result_norm]; layer ignored
-#define TV_POINT_RESID_MID  6  // residual stream between attention and MLP [ffn_inp-L]
-#define TV_POINT_COUNT      7
+#define TV_POINT_RESID_MID  6  // residual stream between attention and MLP [ffn_inp-L; sa_out-L]
+#define TV_POINT_RESID_PRE  7  // residual stream entering block L: what block L-1 passed on [l_out-(L-1), or
+                               // deepstack_out-(L-1) where Qwen3-VL adds its deepstack features after block L-1;
+                               // block 0: inp_scaled where the graph scales the embeddings (gemma), else absent]
+#define TV_POINT_COUNT      8
 
 // Operations.
 #define TV_HOOK_CAPTURE 0  // copy rows out into data
@@ -291,7 +300,14 @@ typedef struct tv_hook_params {
 TV_API tv_hook_params tv_hook_default_params(void);
 // Width of one row of a point (n_embd, or n_head * head_dim for TV_POINT_ATTN_Z); -1 for an unknown point.
 TV_API int32_t tv_hook_point_width(const tv_model * model, int32_t point);
-// Adds a hook; data must stay valid until tv_session_clear_hooks. *hook_id (if not NULL) numbers it.
+// Describes the node that holds point (TV_POINT_*) of block layer on this model: its name (e.g. "l_out-3"), or for
+// an unnamed node the operation and weight that identify it (e.g. "mul_mat(blk.3.attn_output.weight)"). Writes it
+// NUL-terminated to buf (truncated to buf_size) and returns its length; -1 with TV_ERR_NO_POINT (tv_last_error says
+// which points the model offers) when the graph has no such node, or with TV_ERR_INVALID_ARG for a bad argument.
+// The first call on a model builds one graph (milliseconds); its answer is kept with the model.
+TV_API int32_t tv_session_point_node(tv_session * session, int32_t point, int32_t layer, char * buf, int32_t buf_size);
+// Adds a hook; data must stay valid until tv_session_clear_hooks. *hook_id (if not NULL) numbers it. A point the
+// model's graph does not have is refused with TV_ERR_NO_POINT (see tv_session_point_node).
 // With n_positions == -1, a capture writes the k-th position evaluated under the hook to row k (up to n_rows).
 TV_API tv_status tv_session_add_hook(tv_session * session, tv_hook_params params, int32_t * hook_id);
 // Rows a hook has read or written so far, whatever its operation (a capture on every position: at most its n_rows);

@@ -18,18 +18,6 @@ using tv::fail;
 
 namespace {
 
-const char * point_prefix(int32_t point) {
-    switch (point) {
-        case TV_POINT_RESID_POST: return "l_out";
-        case TV_POINT_ATTN_OUT: return "attn_out";
-        case TV_POINT_MLP_OUT: return "ffn_out";
-        case TV_POINT_ATTN_Z: return "kqv_out";
-        case TV_POINT_FINAL_NORM: return "result_norm";
-        case TV_POINT_RESID_MID: return "ffn_inp";
-        default: return nullptr;
-    }
-}
-
 bool active_in(const tv::hook & h, int32_t phase) { return (h.phase & phase) != 0; }
 
 // Slot of token index in the hook's data, or -1 when the hook does not touch it.
@@ -119,16 +107,15 @@ bool hook_callback(ggml_tensor * t, bool ask, void * user_data) {
     hook_set & hs = s->hooks;
     if (ask) {
         // Called for every node of every graph: a first-character test, then a full compare.
-        const char * name = t->name;
-        for (const char * w : hs.wanted) {
-            if (w[0] == name[0] && std::strcmp(w, name) == 0) {
+        for (const node_ref * w : hs.wanted) {
+            if (w->matches(t)) {
                 return true;
             }
         }
         return false;
     }
     for (hook & h : hs.hooks) {
-        if (active_in(h, hs.phase) && h.tensor_name == t->name) {
+        if (active_in(h, hs.phase) && h.node.matches(t)) {
             apply(hs, h, t);
         }
     }
@@ -141,9 +128,10 @@ bool arm_hooks(tv_session * s, int32_t phase) {
     hs.wanted.clear();
     for (const hook & h : hs.hooks) {
         if (active_in(h, phase) &&
-            std::none_of(hs.wanted.begin(), hs.wanted.end(),
-                         [&](const char * w) { return h.tensor_name == w; })) {
-            hs.wanted.push_back(h.tensor_name.c_str());
+            std::none_of(hs.wanted.begin(), hs.wanted.end(), [&](const node_ref * w) {
+                return w->name == h.node.name && w->weight == h.node.weight && w->op == h.node.op;
+            })) {
+            hs.wanted.push_back(&h.node);
         }
     }
     const bool on = !hs.wanted.empty();
@@ -213,8 +201,8 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
             return fail(TV_ERR_INVALID_ARG, "unknown hook point %d", p.point);
         }
         if (p.point == TV_POINT_EMBED) {
-            return fail(TV_ERR_INVALID_ARG, "the embedding point is not a graph node in this llama.cpp; hook "
-                                            "block 0's input through another point");
+            return fail(TV_ERR_NO_POINT, "the embedding point is not a graph node in this llama.cpp; hook "
+                                         "block 0's input through another point");
         }
         const bool per_layer = p.point != TV_POINT_FINAL_NORM;
         if (per_layer && (p.layer < 0 || p.layer >= n_layer)) {
@@ -253,7 +241,13 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         if (!(p.scale == p.scale)) {
             return fail(TV_ERR_INVALID_ARG, "scale is NaN");
         }
+        const tv::point_table & points = tv::model_points(s);
+        const tv::node_ref * node = points.find(p.point, p.layer);
+        if (node == nullptr) {
+            return tv::no_point(points, p.point, p.layer);
+        }
         tv::hook h;
+        h.node = *node;
         h.point = p.point;
         h.layer = per_layer ? p.layer : -1;
         h.op = p.op;
@@ -262,16 +256,12 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         if (!h.all_positions) {
             h.positions.assign(p.positions, p.positions + p.n_positions);
         }
-        // In the last block, llama.cpp keeps only output rows from the attention residual on.
-        h.output_rows_only = p.point == TV_POINT_FINAL_NORM ||
-                             (p.layer == n_layer - 1 && (p.point == TV_POINT_MLP_OUT || p.point == TV_POINT_RESID_POST ||
-                                                         p.point == TV_POINT_RESID_MID));
+        // In the last block, llama.cpp keeps only output rows from some node on (read from the graph).
+        h.output_rows_only = node->output_rows_only;
         h.data = p.data;
         h.n_rows = p.data == nullptr ? 0 : p.n_rows;
         h.width = width;
         h.scale = p.scale;
-        h.tensor_name = per_layer ? std::string(point_prefix(p.point)) + "-" + std::to_string(p.layer)
-                                  : std::string(point_prefix(p.point));
         s->hooks.hooks.push_back(std::move(h));
         s->hooks.error.clear();
         if (hook_id != nullptr) {

@@ -21,9 +21,35 @@ void install_log_router();
 // Records a failure message for tv_last_error() and returns status.
 tv_status fail(tv_status status, const char * fmt, ...);
 
+// The graph node that holds a hook point: a named node, or an unnamed one known by its operation and the weight
+// it applies (src[src_index] is that weight, or a copy of it whose name contains the weight's name).
+struct node_ref {
+    std::string name;                // llama.cpp's node name, e.g. "l_out-12"; empty for an unnamed node
+    std::string weight;              // unnamed node: the weight's name, e.g. "blk.3.attn_output.weight"
+    int32_t op = 0;                  // unnamed node: its ggml_op
+    int32_t src_index = 0;           // unnamed node: which source is the weight
+    bool output_rows_only = false;   // the node holds only the ubatch's output rows (the last block, after get_rows)
+    std::string describe() const;    // the name, or e.g. "mul_mat(blk.3.attn_output.weight)"
+    bool matches(const struct ggml_tensor * t) const;
+};
+
+// Which node holds each hook point of a model, read from a graph llama.cpp builds for it (taskvec_points.cpp).
+struct point_table {
+    std::string arch;                                 // general.architecture
+    int32_t n_layer = 0;
+    std::vector<std::vector<node_ref>> nodes;         // [point][layer]: the node, or name and weight empty if absent
+    const node_ref * find(int32_t point, int32_t layer) const;
+    std::string offered() const;                      // e.g. "resid_post 0-3, attn_z 0-3, final_norm"
+};
+
+// The point table of session's model, built on first use from session's context (thread-safe).
+const point_table & model_points(tv_session * session);
+// Records TV_ERR_NO_POINT for a point the table lacks, naming the points it offers, and returns that status.
+tv_status no_point(const point_table & table, int32_t point, int32_t layer);
+
 // One hook of a session (see tv_hook_params in taskvec.h).
 struct hook {
-    std::string tensor_name;         // llama.cpp's node name, e.g. "l_out-12"
+    node_ref node;                   // the graph node it reads or writes
     int32_t point = 0, layer = 0, op = 0, phase = 0;
     std::vector<int32_t> positions;  // ascending token indices; empty with all_positions
     bool all_positions = false;
@@ -39,7 +65,7 @@ struct hook {
 struct hook_set {
     std::vector<hook> hooks;
     int32_t phase = 0;                   // the phase now being evaluated (TV_PHASE_*)
-    std::vector<const char *> wanted;    // node names that active hooks read or write (point into hooks)
+    std::vector<const node_ref *> wanted; // nodes that active hooks read or write (point into hooks)
     int32_t ubatch_start = 0;            // token index of row 0 of the ubatch being computed
     std::vector<int32_t> ubatch_outputs; // token indices of the ubatch's output rows, in row order
     std::string error;                   // first failure inside the callback
@@ -87,6 +113,8 @@ struct tv_model {
     int64_t image_misses = 0;
     std::mutex lens_mutex;
     tv::lens_weights * lens = nullptr;
+    std::mutex points_mutex;
+    std::unique_ptr<tv::point_table> points;  // built by the first session that needs it
 };
 
 struct tv_prompt_part {

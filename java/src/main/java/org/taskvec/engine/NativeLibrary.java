@@ -173,6 +173,7 @@ public final class NativeLibrary {
             case TV_ERR_IMAGE: return new ImageFormatException(message);
             case TV_ERR_CONTEXT_FULL: return new ContextOverflowException(message);
             case TV_ERR_PROJECTOR: return new ProjectorMismatchException(message);
+            case TV_ERR_NO_POINT: return new HookPointUnavailableException(message);
             default: return new NativeFailureException(message + " (status " + status + ")");
         }
     }

@@ -7,6 +7,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Objects;
+import java.util.Optional;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -336,6 +337,32 @@ public final class Session implements AutoCloseable {
         try (IntPointer ip = new IntPointer(Math.max(1, tokens.length))) {
             ip.put(tokens, 0, tokens.length);
             check(tv_session_eval_tokens(handle, ip, tokens.length));
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /**
+     * The graph node that holds a hook point (native point code, block) on this session's model: its llama.cpp name
+     * (e.g. {@code l_out-3}), or for an unnamed node the operation and weight that identify it (e.g.
+     * {@code mul_mat(blk.3.attn_output.weight)}); empty when the model's graph has no such node. Low level:
+     * {@code org.taskvec.hooks.HookPoint} names the points.
+     */
+    public Optional<String> pointNode(int point, int layer) {
+        guard.enter(HandleGuard.Access.READ);
+        try {
+            try (BytePointer buf = new BytePointer(256)) {
+                int n = tv_session_point_node(handle, point, layer, buf, 256);
+                if (n < 0) {
+                    if (tv_last_status() == TV_ERR_NO_POINT) {
+                        return Optional.empty();
+                    }
+                    throw NativeLibrary.toException(tv_last_status(), NativeLibrary.lastError());
+                }
+                byte[] b = new byte[Math.min(n, 255)];
+                buf.get(b, 0, b.length);
+                return Optional.of(new String(b, StandardCharsets.UTF_8));
+            }
         } finally {
             guard.exit();
         }

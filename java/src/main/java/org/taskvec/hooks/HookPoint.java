@@ -18,8 +18,11 @@ import org.taskvec.nativeapi.TaskvecNative;
 public record HookPoint(Kind kind, int layer) {
     /** The kinds of hook points. */
     public enum Kind {
-        /** the residual stream entering block L: block L-1's resid_post (block 0's input is not a graph node) */
-        RESID_PRE("resid_pre", TaskvecNative.TV_POINT_RESID_POST, true),
+        /**
+         * the residual stream entering block L: what block L-1 passed on (its resid_post, or after Qwen3-VL's
+         * deepstack injection); block 0's only where the graph has the embeddings as a node (Gemma's inp_scaled)
+         */
+        RESID_PRE("resid_pre", TaskvecNative.TV_POINT_RESID_PRE, true),
         /** the residual stream between block L's attention and its MLP (llama.cpp's ffn_inp-L) */
         RESID_MID("resid_mid", TaskvecNative.TV_POINT_RESID_MID, true),
         RESID_POST("resid_post", TaskvecNative.TV_POINT_RESID_POST, true),
@@ -88,7 +91,7 @@ public record HookPoint(Kind kind, int layer) {
     /** The valid names for a model with nLayer blocks, summarised. */
     public static String validNames(int nLayer) {
         return "blocks.{0.." + (nLayer - 1) + "}.{resid_post, resid_mid, attn_out, mlp_out, attn_z}, "
-                + "blocks.{1.." + (nLayer - 1) + "}.resid_pre, final_norm";
+                + "blocks.{1.." + (nLayer - 1) + "}.resid_pre (block 0's on some architectures), final_norm";
     }
 
     /** Throws when the layer does not exist in a model with nLayer blocks. */
@@ -97,11 +100,29 @@ public record HookPoint(Kind kind, int layer) {
             throw new InvalidInputException("layer " + layer + " is out of range for " + name() + ": the model has "
                     + nLayer + " blocks (valid: " + validNames(nLayer) + ")");
         }
-        if (kind == Kind.RESID_PRE && layer == 0) {
-            throw new InvalidInputException("blocks.0.resid_pre (the embeddings entering block 0) is not a node of "
-                    + "llama.cpp's graph; blocks.L.resid_pre exists for L >= 1 (it is blocks.(L-1).resid_post); valid: "
-                    + validNames(nLayer));
+    }
+
+    /**
+     * The points the model of session offers, in the order of {@link Kind} and block: each one checked against a
+     * graph llama.cpp builds for the model, as a hook on it would be. Architectures differ (e.g. block 0's
+     * resid_pre exists where the graph scales the embeddings, as Gemma's does).
+     */
+    public static java.util.List<HookPoint> offered(org.taskvec.engine.Session session, int nLayer) {
+        java.util.List<HookPoint> out = new java.util.ArrayList<>();
+        for (Kind k : Kind.values()) {
+            for (int l = 0; l < (k.perLayer ? nLayer : 1); l++) {
+                HookPoint p = new HookPoint(k, k.perLayer ? l : -1);
+                if (session.pointNode(p.code(), p.nativeLayer()).isPresent()) {
+                    out.add(p);
+                }
+            }
         }
+        return out;
+    }
+
+    /** The llama.cpp node that holds this point on session's model (see {@link org.taskvec.engine.Session#pointNode}), if any. */
+    public java.util.Optional<String> node(org.taskvec.engine.Session session) {
+        return session.pointNode(code(), nativeLayer());
     }
 
     /** The canonical name, e.g. {@code blocks.12.resid_post}. */
@@ -113,9 +134,9 @@ public record HookPoint(Kind kind, int layer) {
         return kind.code;
     }
 
-    /** The block whose node holds this point (resid_pre of block L is the output of block L-1). */
+    /** The block the native layer is told (0 for points without one). */
     int nativeLayer() {
-        return kind == Kind.RESID_PRE ? layer - 1 : Math.max(0, layer);
+        return Math.max(0, layer);
     }
 
     @Override

@@ -53,9 +53,11 @@ public final class TaskvecNative {
     public static final int TV_ERR_STATE = 8;
     public static final int TV_ERR_INTERNAL = 9;
     public static final int TV_ERR_PROJECTOR = 10;
+    public static final int TV_ERR_NO_POINT = 11;
     public static final int TV_TOKEN_IMAGE = -1;
     public static final int TV_POINT_RESID_POST = 0, TV_POINT_ATTN_OUT = 1, TV_POINT_MLP_OUT = 2,
-            TV_POINT_ATTN_Z = 3, TV_POINT_EMBED = 4, TV_POINT_FINAL_NORM = 5, TV_POINT_RESID_MID = 6;
+            TV_POINT_ATTN_Z = 3, TV_POINT_EMBED = 4, TV_POINT_FINAL_NORM = 5, TV_POINT_RESID_MID = 6,
+            TV_POINT_RESID_PRE = 7;
     public static final int TV_HOOK_CAPTURE = 0, TV_HOOK_REPLACE = 1, TV_HOOK_ADD = 2, TV_HOOK_ZERO = 3;
     public static final int TV_PHASE_PROMPT = 1, TV_PHASE_GENERATION = 2, TV_PHASE_BOTH = 3;
     public static final int TV_STOP_NONE = 0;
@@ -256,6 +258,8 @@ public final class TaskvecNative {
                                                  @Cast("int32_t*") IntPointer hookId);
     public static native int tv_session_hook_rows(@Const TvSession session, int hookId);
     public static native int tv_session_written_from(@Const TvSession session);
+    public static native int tv_session_point_node(TvSession session, int point, int layer,
+                                                   @Cast("char*") BytePointer buf, int bufSize);
     public static native void tv_session_clear_hooks(TvSession session);
     public static native int tv_model_logit_lens(TvModel model, @Const FloatPointer x, int n, FloatPointer out,
                                                  @Cast("bool") boolean applyNorm);

@@ -353,7 +353,10 @@ final class BadInputCorpus {
         }
         // hooks
         String inv = "InvalidInputException";
-        for (String point : new String[] {"blocks.1.resid_side", "blocks.0.resid_pre", "blocks.x.resid_post",
+        // llama's graph has no node for the embeddings entering block 0 (gemma's has: inp_scaled)
+        cases.add(new BadInputCase("hook point blocks.0.resid_pre", "hook", "blocks.0.resid_pre|last|",
+                "HookPointUnavailableException", "has no node for hook point resid_pre of block 0; it offers: "));
+        for (String point : new String[] {"blocks.1.resid_side", "blocks.x.resid_post",
                 "resid_post", "embed", "blocks.1.hook_z", "ln_final"}) {
             cases.add(new BadInputCase("hook point " + point, "hook", point + "|last|", inv, "valid:"));
         }
