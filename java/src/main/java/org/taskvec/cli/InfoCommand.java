@@ -6,6 +6,9 @@ import java.util.concurrent.Callable;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.ModelInfo;
 import org.taskvec.engine.NativeLibrary;
+import org.taskvec.engine.Session;
+import org.taskvec.engine.SessionParams;
+import org.taskvec.hooks.HookPoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -55,6 +58,7 @@ final class InfoCommand implements Callable<Integer> {
             } else {
                 System.out.println("projector      (none)");
             }
+            printHookPoints(model, i.layers());
             printEngine();
             if (all) {
                 for (Map.Entry<String, String> e : model.metadata().entrySet()) {
@@ -64,6 +68,42 @@ final class InfoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The hook points this model's graph offers, per kind: the blocks, and the node that holds the first one. */
+    private static void printHookPoints(Model model, int layers) {
+        try (Session s = model.newSession(SessionParams.defaults().withContextSize(256))) {
+            java.util.List<HookPoint> offered = HookPoint.offered(s, layers);
+            System.out.println("hook points    (checked against this model's graph)");
+            for (HookPoint.Kind k : HookPoint.Kind.values()) {
+                java.util.List<HookPoint> of = offered.stream().filter(p -> p.kind() == k).toList();
+                if (of.isEmpty()) {
+                    System.out.printf("  %-12s not in this model's graph%n", k.shortName);
+                    continue;
+                }
+                HookPoint first = of.get(0);
+                String where = k.perLayer ? "blocks " + ranges(of) + " " : "";
+                System.out.printf("  %-12s %s[%s%s]%n", k.shortName, where,
+                        k.perLayer ? "block " + first.layer() + ": " : "", first.node(s).orElse("?"));
+            }
+        }
+    }
+
+    /** Layers as ranges, e.g. "0-3" or "1-3". */
+    private static String ranges(java.util.List<HookPoint> points) {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < points.size(); ) {
+            int j = i;
+            while (j + 1 < points.size() && points.get(j + 1).layer() == points.get(j).layer() + 1) {
+                j++;
+            }
+            b.append(b.length() == 0 ? "" : ",").append(points.get(i).layer());
+            if (j > i) {
+                b.append('-').append(points.get(j).layer());
+            }
+            i = j + 1;
+        }
+        return b.toString();
     }
 
     /** The natives' version, where they were loaded from, the CPU features, the GPUs and GPU offload. */
