@@ -387,6 +387,11 @@ public final class Model implements AutoCloseable {
         return new String(piece(token), StandardCharsets.UTF_8);
     }
 
+    /** The raw bytes of one token's text (a byte-level BPE token may hold part of a UTF-8 character). */
+    public byte[] tokenBytes(int token) {
+        return piece(token).clone();
+    }
+
     void checkToken(int token) {
         if (token < 0 || token >= info.vocabularySize()) {
             throw new InvalidInputException("token " + token + " is outside the vocabulary [0, "

@@ -48,12 +48,25 @@ public abstract class Positions {
      */
     public static Positions occurrence(String text, int n) {
         Objects.requireNonNull(text, "text");
-        return new Occurrence(text.strip(), n);
+        return new Occurrence(text.strip(), n, false);
     }
 
     /**
-     * Parses {@code all}, {@code last}, a comma-separated list of positions ({@code 3,5,-1}), {@code image:K} or
-     * {@code token:TEXT:N}.
+     * The n-th position (from 0; negative: from the end, -1 = last) whose token ends with delimiter: its text ends
+     * with it (a token ":" or "A:", not ":Paris"). With prompts whose delimiters each end a token
+     * ({@code org.taskvec.tasks.Delimiters#align}), the n-th delimiter of the text, for every tokenizer.
+     */
+    public static Positions delimiter(String delimiter, int n) {
+        Objects.requireNonNull(delimiter, "delimiter");
+        if (delimiter.isEmpty()) {
+            throw new InvalidInputException("the delimiter is empty");
+        }
+        return new Occurrence(delimiter, n, true);
+    }
+
+    /**
+     * Parses {@code all}, {@code last}, a comma-separated list of positions ({@code 3,5,-1}), {@code image:K},
+     * {@code token:TEXT:N} or {@code delimiter:TEXT:N}.
      */
     public static Positions parse(String spec) {
         String s = spec.trim();
@@ -65,6 +78,13 @@ public abstract class Positions {
         }
         if (s.startsWith("image:")) {
             return image(parseInt(s.substring(6), spec));
+        }
+        if (s.startsWith("delimiter:")) {
+            int colon = s.lastIndexOf(':');
+            if (colon <= 10) {
+                throw new InvalidInputException("positions '" + spec + "': use delimiter:TEXT:N");
+            }
+            return delimiter(s.substring(10, colon), parseInt(s.substring(colon + 1), spec));
         }
         if (s.startsWith("token:")) {
             int colon = s.lastIndexOf(':');
@@ -85,8 +105,8 @@ public abstract class Positions {
         try {
             return Integer.parseInt(s);
         } catch (NumberFormatException e) {
-            throw new InvalidInputException("cannot read positions '" + spec + "': use all, last, 3,5,-1, image:K "
-                    + "or token:TEXT:N");
+            throw new InvalidInputException("cannot read positions '" + spec + "': use all, last, 3,5,-1, image:K, "
+                    + "token:TEXT:N or delimiter:TEXT:N");
         }
     }
 
@@ -197,31 +217,34 @@ public abstract class Positions {
     private static final class Occurrence extends Positions {
         final String text;
         final int n;
+        final boolean endsWith;  // tokens ending with text (delimiter), else tokens equal to it (stripped)
 
-        Occurrence(String text, int n) {
+        Occurrence(String text, int n, boolean endsWith) {
             this.text = text;
             this.n = n;
+            this.endsWith = endsWith;
         }
 
         @Override
         public int[] resolve(int[] layout, Model model) {
             List<Integer> hits = new ArrayList<>();
             for (int i = 0; i < layout.length; i++) {
-                if (layout[i] >= 0 && model.tokenText(layout[i]).strip().equals(text)) {
+                if (layout[i] >= 0 && (endsWith ? model.tokenText(layout[i]).endsWith(text)
+                        : model.tokenText(layout[i]).strip().equals(text))) {
                     hits.add(i);
                 }
             }
             int idx = n < 0 ? hits.size() + n : n;
             if (idx < 0 || idx >= hits.size()) {
-                throw new InvalidInputException("the prompt has " + hits.size() + " tokens '" + text
-                        + "'; occurrence " + n + " does not exist");
+                throw new InvalidInputException("the prompt has " + hits.size() + " tokens "
+                        + (endsWith ? "ending with " : "") + "'" + text + "'; occurrence " + n + " does not exist");
             }
             return new int[] {hits.get(idx)};
         }
 
         @Override
         public String toString() {
-            return "token:" + text + ":" + n;
+            return (endsWith ? "delimiter:" : "token:") + text + ":" + n;
         }
     }
 }

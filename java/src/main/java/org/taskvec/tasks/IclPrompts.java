@@ -12,7 +12,9 @@ import org.taskvec.hooks.Positions;
  * The paper's prompts (xpatch_dataset.format_prompt, special token ":"), without a chat template:
  * {@code Q:{x}\nA:{y}\n\n} per example, then {@code Q:{query}\nA:}; an image input takes the place of {@code {x}}.
  * The task vector is read at the ":" of the last example's {@code A:} (with the query appended, the third ":"
- * from the end) and patched at the query's final ":" (the last position).
+ * from the end) and patched at the query's final ":" (the last position). A style with a tokenizer
+ * ({@link PromptStyle#plain(org.taskvec.engine.Model)}) makes each ":" end a token for every tokenizer
+ * ({@link Delimiters}).
  */
 public final class IclPrompts {
     /** The delimiter whose position carries the task vector. */
@@ -36,7 +38,7 @@ public final class IclPrompts {
     }
 
     public static Positions taskVectorPosition(boolean queryAppended, PromptStyle style) {
-        return Positions.occurrence(DELIMITER, (queryAppended ? -3 : -1) - style.trailingDelimiters());
+        return Positions.delimiter(DELIMITER, (queryAppended ? -3 : -1) - style.trailingDelimiters());
     }
 
     /** Where a vector is patched in a query: its final ":" (the last position without a chat template). */
@@ -45,7 +47,7 @@ public final class IclPrompts {
     }
 
     public static Positions patchPosition(PromptStyle style) {
-        return Positions.occurrence(DELIMITER, -1 - style.trailingDelimiters());
+        return Positions.delimiter(DELIMITER, -1 - style.trailingDelimiters());
     }
 
     /**
@@ -72,7 +74,7 @@ public final class IclPrompts {
         if (text.length() == 0) {
             throw new IllegalArgumentException("a prompt needs examples or a query");
         }
-        return Prompt.withImages(style.wrap().apply(text.toString()), imgs);
+        return style.prepare(Prompt.withImages(style.wrap().apply(text.toString()), imgs));
     }
 
     /** A bare query {@code Q:{x}\nA:}. */
@@ -94,7 +96,7 @@ public final class IclPrompts {
         if (!instruction.strip().endsWith(DELIMITER)) {
             instruction = instruction.strip() + DELIMITER;
         }
-        return Prompt.of(style.wrap().apply(instruction));
+        return style.prepare(Prompt.of(style.wrap().apply(instruction)));
     }
 
     /**

@@ -41,9 +41,10 @@ final class VectorCache {
      * the example draws ({@link TaskVectors#examplesFor}), the read position or hook point, the averaging, how images
      * are read or encoded ({@code Image}, the projector call), or the layout of an entry on disk. Entries of another
      * version are never read again. History: 1, keys of model digest, task, modality, seed and n only (before this
-     * constant); 2, the canonical JSON of every input.
+     * constant); 2, the canonical JSON of every input; 3, delimiters aligned to token ends for every tokenizer
+     * ({@code Delimiters}) and read as tokens ending with ":".
      */
-    static final int EXTRACTION_VERSION = 2;
+    static final int EXTRACTION_VERSION = 3;
 
     /** A message the prompt style wraps; its wrapping is part of the key (what the template actually does). */
     static final String STYLE_PROBE = IclPrompts.query("{x}") + IclPrompts.answer("{y}") + IclPrompts.query("{q}");

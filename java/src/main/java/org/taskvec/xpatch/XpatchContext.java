@@ -21,7 +21,7 @@ final class XpatchContext {
     private final Map<String, Image> images = new HashMap<>();
 
     XpatchContext(Model model, Session session) {
-        this(model, session, PromptStyle.PLAIN);
+        this(model, session, PromptStyle.plain(model));
     }
 
     XpatchContext(Model model, Session session, PromptStyle style) {

@@ -403,7 +403,7 @@ public final class XpatchRunner {
 
     private PromptStyle style(Model m) {
         String t = config.chatTemplate();
-        return t == null ? PromptStyle.PLAIN : PromptStyle.chat(m, t.equals("model") ? null : t);
+        return t == null ? PromptStyle.plain(m) : PromptStyle.chat(m, t.equals("model") ? null : t);
     }
 
     private boolean applicable(Condition c) {

@@ -156,7 +156,7 @@ class VectorCacheTest {
         assertEquals(org.taskvec.engine.CacheFolder.sha256(task.imageOf(task.val().get(2))),
                 key.get("val_items").get(2).get("image_sha256").asText());
         assertEquals("plain", key.get("prompt_style").get("name").asText());
-        assertEquals("token:::-3", key.get("position").asText());
+        assertEquals("delimiter:::-3", key.get("position").asText());
         assertEquals(1, key.get("seed").asInt());
         assertEquals(2, key.get("examples").asInt());
         try (Stream<Path> files = Files.list(tmp.resolve("vectors"))) {
