@@ -387,6 +387,53 @@ public final class Model implements AutoCloseable {
         return new String(piece(token), StandardCharsets.UTF_8);
     }
 
+    /**
+     * What the projector makes of an image, as the text model receives it (for checks against an independent
+     * forward pass, and for studying the projector's output). Images that libmtmd slices into several chunks are
+     * refused.
+     *
+     * @param rows the embedding rows, [n][embedding width the text model takes]
+     * @param positions each row's decoder position (t, x, y) relative to the image's first position (M-RoPE
+     *     models; others: the row index three times)
+     * @param advance positions the image advances the context by
+     * @param nonCausal whether the model attends within the image in both directions (Gemma 3)
+     */
+    public record ImageEmbedding(float[][] rows, int[][] positions, int advance, boolean nonCausal) {}
+
+    /** The projector's output for image (see {@link ImageEmbedding}). */
+    public ImageEmbedding imageEmbedding(Image image) {
+        Objects.requireNonNull(image, "image");
+        if (!hasProjector()) {
+            throw new NoProjectorException("the model was loaded without a projector (mmproj)");
+        }
+        enter();
+        try (BytePointer rgb = new BytePointer(image.rgbUnsafe());
+             IntPointer nPos = new IntPointer(1);
+             org.bytedeco.javacpp.BoolPointer nonCausal = new org.bytedeco.javacpp.BoolPointer(1)) {
+            int n = tv_model_image_embd(handle, rgb, image.width(), image.height(), null, 0, null, null, null);
+            if (n < 0) {
+                NativeLibrary.check(tv_last_status());
+            }
+            int width = tv_model_n_embd_inp(handle);
+            try (FloatPointer out = new FloatPointer((long) n * width); IntPointer pos = new IntPointer(3L * n)) {
+                int m = tv_model_image_embd(handle, rgb, image.width(), image.height(), out, (long) n * width, pos,
+                        nPos, nonCausal);
+                if (m != n) {
+                    NativeLibrary.check(m < 0 ? tv_last_status() : TV_ERR_INTERNAL);
+                }
+                float[][] rows = new float[n][width];
+                int[][] positions = new int[n][3];
+                for (int r = 0; r < n; r++) {
+                    out.position((long) r * width).get(rows[r]);
+                    pos.position(3L * r).get(positions[r]);
+                }
+                return new ImageEmbedding(rows, positions, nPos.get(), nonCausal.get());
+            }
+        } finally {
+            exit();
+        }
+    }
+
     /** The raw bytes of one token's text (a byte-level BPE token may hold part of a UTF-8 character). */
     public byte[] tokenBytes(int token) {
         return piece(token).clone();

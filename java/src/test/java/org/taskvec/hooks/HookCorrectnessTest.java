@@ -205,6 +205,34 @@ class HookCorrectnessTest {
         return a;
     }
 
+    /** A 32x32 pattern of red and yellow diagonals. */
+    static Image pattern(int side) {
+        BufferedImage img = new BufferedImage(side, side, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < side; y++) {
+            for (int x = 0; x < side; x++) {
+                img.setRGB(x, y, (x + y) % 3 == 0 ? Color.RED.getRGB() : Color.YELLOW.getRGB());
+            }
+        }
+        return Image.of(img);
+    }
+
+    @Test
+    void imagePositionsMatchTheReferenceByValue() {
+        Model.ImageEmbedding e = model.imageEmbedding(pattern(32));
+        assertEquals(16, e.rows().length);
+        assertEquals(model.embeddingSize(), e.rows()[0].length);
+        assertEquals(16, e.advance());
+        assertFalse(e.nonCausal());
+        assertArrayEquals(new int[] {5, 5, 5}, e.positions()[5], "llama: one position per row");
+        Prompt p = Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:Paris\n\nQ:France\nA:",
+                List.of(pattern(32)));
+        try (Session s = exactSession()) {
+            java.util.Map<String, Double> worst = ReferenceChecks.worstErrors(model, s, p, ref);
+            System.out.println("llama with an image vs reference: " + worst);
+            worst.forEach((k, v) -> assertTrue(v <= 1e-5, k + " error " + v));
+        }
+    }
+
     @Test
     void imagePositionsCanBeCapturedAndPatched() {
         BufferedImage img = new BufferedImage(32, 32, BufferedImage.TYPE_INT_RGB);
