@@ -334,7 +334,10 @@ TV_API void tv_session_clear_hooks(tv_session * session);
 
 // Decodes n vectors of n_embd floats through the model's final norm (when apply_norm) and output matrix, read
 // from the model file and dequantized on first use (then kept with the model). Writes n x n_vocab logits to out.
-// Thread-safe. The final norm is RMSNorm with the model's epsilon and output_norm.weight.
+// Thread-safe. As the architecture defines its head: the final norm is RMSNorm with the model's epsilon and
+// output_norm.weight (a LayerNorm where the file has output_norm.bias); the output matrix is output.weight, or
+// token_embd.weight where the model ties them; output.bias is added where present, and the logits are soft-capped
+// (cap * tanh(logit / cap)) where the architecture sets final_logit_softcapping (Gemma).
 TV_API tv_status tv_model_logit_lens(tv_model * model, const float * x, int32_t n, float * out, bool apply_norm);
 
 #ifdef __cplusplus

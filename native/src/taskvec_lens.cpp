@@ -27,7 +27,10 @@ struct lens_weights {
     ggml_type output_type = GGML_TYPE_F32;
     size_t row_bytes = 0;
     std::vector<float> norm;          // output_norm.weight (empty if the model has none)
+    std::vector<float> norm_bias;     // output_norm.bias: the final norm is a LayerNorm (empty: RMSNorm)
+    std::vector<float> bias;          // output.bias (empty if none)
     float eps = 1e-5f;
+    float softcap = 0.0f;             // final logit soft-capping (gemma): cap * tanh(logit / cap); 0: none
     int64_t n_embd = 0;
     int64_t n_vocab = 0;
 };
@@ -96,13 +99,30 @@ lens_weights * load(const tv_model * m) {
         w->norm.resize((size_t) w->n_embd);
         std::copy_n(reinterpret_cast<const float *>(nb.data()), w->n_embd, w->norm.begin());
     }
+    auto f32_vector = [&](const char * name, int64_t n, std::vector<float> & dst) {
+        ggml_tensor * t = nullptr;
+        std::vector<uint8_t> b = read_tensor(m->path, g.get(), meta, name, &t);
+        if (t == nullptr) {
+            return;
+        }
+        if (t->type != GGML_TYPE_F32 || t->ne[0] != n) {
+            throw std::runtime_error(std::string(name) + " is not an F32 vector of " + std::to_string(n));
+        }
+        dst.resize((size_t) n);
+        std::copy_n(reinterpret_cast<const float *>(b.data()), n, dst.begin());
+    };
+    f32_vector("output_norm.bias", w->n_embd, w->norm_bias);
+    f32_vector("output.bias", w->n_vocab, w->bias);
     char arch[64] = {0};
     llama_model_meta_val_str(m->model, "general.architecture", arch, sizeof(arch));
-    char eps[64] = {0};
-    if (llama_model_meta_val_str(m->model, (std::string(arch) + ".attention.layer_norm_rms_epsilon").c_str(), eps,
-                                 sizeof(eps)) > 0) {
-        w->eps = strtof(eps, nullptr);
-    }
+    auto meta_float = [&](const char * key, float & dst) {
+        char v[64] = {0};
+        if (llama_model_meta_val_str(m->model, (std::string(arch) + key).c_str(), v, sizeof(v)) > 0) {
+            dst = strtof(v, nullptr);
+        }
+    };
+    meta_float(w->norm_bias.empty() ? ".attention.layer_norm_rms_epsilon" : ".attention.layer_norm_epsilon", w->eps);
+    meta_float(".final_logit_softcapping", w->softcap);
     return w.release();
 }
 
@@ -137,13 +157,25 @@ extern "C" TV_API tv_status tv_model_logit_lens(tv_model * m, const float * x, i
         const unsigned hw = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
         for (int32_t v = 0; v < n; ++v) {
             const float * xv = x + (size_t) v * d;
+            // RMSNorm, or a LayerNorm where the final norm has a bias
+            const bool layer_norm = !w->norm_bias.empty();
+            double mean = 0.0;
+            if (apply_norm && layer_norm) {
+                for (int64_t i = 0; i < d; ++i) {
+                    mean += xv[i];
+                }
+                mean /= (double) d;
+            }
             double ss = 0.0;
             for (int64_t i = 0; i < d; ++i) {
-                ss += (double) xv[i] * xv[i];
+                ss += ((double) xv[i] - mean) * ((double) xv[i] - mean);
             }
             const float inv = apply_norm ? 1.0f / std::sqrt((float) (ss / d) + w->eps) : 1.0f;
             for (int64_t i = 0; i < d; ++i) {
-                xn[(size_t) i] = xv[i] * inv * (apply_norm && !w->norm.empty() ? w->norm[(size_t) i] : 1.0f);
+                const float c = (float) (xv[i] - mean) * inv;
+                xn[(size_t) i] = !apply_norm ? xv[i]
+                               : c * (w->norm.empty() ? 1.0f : w->norm[(size_t) i]) +
+                                 (layer_norm ? w->norm_bias[(size_t) i] : 0.0f);
             }
             float * o = out + (size_t) v * w->n_vocab;
             auto work = [&](int64_t from, int64_t to) {
@@ -160,6 +192,12 @@ extern "C" TV_API tv_status tv_model_logit_lens(tv_model * m, const float * x, i
                     float acc = 0.0f;
                     for (int64_t i = 0; i < d; ++i) {
                         acc += rf[i] * xn[(size_t) i];
+                    }
+                    if (!w->bias.empty()) {
+                        acc += w->bias[(size_t) r];
+                    }
+                    if (w->softcap > 0.0f) {
+                        acc = w->softcap * std::tanh(acc / w->softcap);
                     }
                     o[r] = acc;
                 }
