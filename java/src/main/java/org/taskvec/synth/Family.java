@@ -17,10 +17,7 @@ public enum Family {
      * tokens at their ids (the vocabulary file has placeholders {@code [PAD151652]}... there), and a ViT with window
      * attention, 2D RoPE and a 2x2 patch merger ({@code qwen2.5vl_merger}).
      */
-    QWEN25VL("qwen2vl", "qwen2.5vl_merger", "ggml-vocab-qwen2.gguf", 2,
-            Map.of(151652, "<|vision_start|>", 151653, "<|vision_end|>", 151654, "<|vision_pad|>",
-                    151655, "<|image_pad|>", 151656, "<|video_pad|>"),
-            List.of()),
+    QWEN25VL("qwen2vl", "qwen2.5vl_merger", "ggml-vocab-qwen2.gguf", 2, qwenVisionTokens(), List.of()),
     /**
      * Gemma 3: {@code gemma3} text model, the Gemma 4 vocabulary (the only Gemma vocabulary llama.cpp ships; 262144
      * tokens) with Gemma 3's image delimiters at their ids (255999, 256000, where Gemma 4 has {@code <|image>} and
@@ -33,7 +30,13 @@ public enum Family {
      * with the GPT-2 pre-tokenizer) with SmolVLM's added image tokens appended, and a SigLIP ViT with a
      * pixel-shuffle projector ({@code idefics3}); libmtmd cuts an image into tiles plus an overview.
      */
-    SMOLVLM("llama", "idefics3", "ggml-vocab-gpt-2.gguf", 2, Map.of(), idefics3Tokens());
+    SMOLVLM("llama", "idefics3", "ggml-vocab-gpt-2.gguf", 2, Map.of(), idefics3Tokens()),
+    /**
+     * Qwen3-VL: {@code qwen3vl} text model (q/k norms, interleaved M-RoPE, DeepStack: image features of some vision
+     * blocks added to the first layers' residual stream), the Qwen2 vocabulary with the vision tokens, and a ViT
+     * with learned and 2D-rotary positions, a 2x2 patch merger and DeepStack mergers ({@code qwen3vl_merger}).
+     */
+    QWEN3VL("qwen3vl", "qwen3vl_merger", "ggml-vocab-qwen2.gguf", 2, qwenVisionTokens(), List.of());
 
     private final String architecture;
     private final String projectorType;
@@ -83,6 +86,12 @@ public enum Family {
     /** Control tokens appended to the vocabulary. */
     List<String> addedTokens() {
         return addedTokens;
+    }
+
+    /** Qwen2-VL's vision tokens (Qwen2.5-VL and Qwen3-VL keep them), where the Qwen2 vocabulary has placeholders. */
+    private static Map<Integer, String> qwenVisionTokens() {
+        return Map.of(151652, "<|vision_start|>", 151653, "<|vision_end|>", 151654, "<|vision_pad|>",
+                151655, "<|image_pad|>", 151656, "<|video_pad|>");
     }
 
     /**

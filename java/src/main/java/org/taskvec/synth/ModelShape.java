@@ -19,7 +19,9 @@ import org.taskvec.gguf.GgmlType;
  * 32 px is upscaled to Qwen's 8-token minimum, 96 px, 9 tokens), {@code gemma3-tiny} (4 layers, sliding window of 8
  * tokens in layers 0 and 2; 2 vision blocks on 64 px images in 8 px patches pooled 2x2: 16 tokens whatever the
  * image's size), {@code smolvlm-tiny} (2 layers; 2 vision blocks on 32 px tiles in 8 px patches, pixel-shuffled by
- * 2: 4 tokens a tile, and libmtmd cuts an image into 32 px tiles plus an overview tile: a 32 px image is 8 tokens).
+ * 2: 4 tokens a tile, and libmtmd cuts an image into 32 px tiles plus an overview tile: a 32 px image is 8 tokens),
+ * {@code qwen3vl-tiny} (3 layers, the first 2 taking DeepStack features of vision blocks 1 and 2; 4 vision blocks,
+ * 16 px patches merged 2x2 as Qwen2.5-VL's, without windows).
  * {@link #imageSize()} is the vision encoder's input size (Qwen's is nominal: it takes images of any size).
  */
 public record ModelShape(
@@ -59,10 +61,13 @@ public record ModelShape(
             GgmlType.F32, 64, 8, 32, 2, 2, 64, GgmlType.F32, true, Family.GEMMA3);
     public static final ModelShape SMOLVLM_TINY = new ModelShape("smolvlm-tiny", 64, 2, 4, 2, 128, 4096,
             GgmlType.F32, 32, 8, 32, 2, 2, 64, GgmlType.F32, true, Family.SMOLVLM);
+    public static final ModelShape QWEN3VL_TINY = new ModelShape("qwen3vl-tiny", 64, 3, 4, 2, 128, 4096,
+            GgmlType.F32, 128, 16, 32, 4, 2, 64, GgmlType.F32, true, Family.QWEN3VL);
 
     /** The shape names {@link #byName} knows. */
     public static final java.util.List<String> NAMES =
-            java.util.List.of("tiny", "1b", "7b", "organism", "qwen25vl-tiny", "gemma3-tiny", "smolvlm-tiny");
+            java.util.List.of("tiny", "1b", "7b", "organism", "qwen25vl-tiny", "gemma3-tiny", "smolvlm-tiny",
+                    "qwen3vl-tiny");
 
     public static ModelShape byName(String name) {
         switch (name) {
@@ -73,6 +78,7 @@ public record ModelShape(
             case "qwen25vl-tiny": return QWEN25VL_TINY;
             case "gemma3-tiny": return GEMMA3_TINY;
             case "smolvlm-tiny": return SMOLVLM_TINY;
+            case "qwen3vl-tiny": return QWEN3VL_TINY;
             default: throw new IllegalArgumentException("unknown shape '" + name + "' ("
                     + String.join(", ", NAMES) + ")");
         }

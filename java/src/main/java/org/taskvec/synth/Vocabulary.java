@@ -9,7 +9,6 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.EnumMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,7 +32,8 @@ public final class Vocabulary {
     /** tokenizer.ggml.token_type of a control token (llama.cpp's LLAMA_TOKEN_TYPE_CONTROL). */
     static final int CONTROL = 3;
     private static volatile GgufFile cached;
-    private static final Map<Family, Tokens> FAMILIES = new EnumMap<>(Family.class);
+    /** Vocabularies by file and special tokens (families that share both share one). */
+    private static final Map<List<Object>, Tokens> CACHE = new java.util.HashMap<>();
 
     /**
      * A family's vocabulary as GGUF metadata (the {@code tokenizer.*} keys, in the file's order) and its size (the
@@ -74,12 +74,13 @@ public final class Vocabulary {
 
     /** The vocabulary of a family, with the family's special tokens (cached). */
     public static Tokens of(Family family) {
-        synchronized (FAMILIES) {
-            Tokens t = FAMILIES.get(family);
+        List<Object> key = List.of(family.vocabularyFile(), family.namedTokens(), family.addedTokens());
+        synchronized (CACHE) {
+            Tokens t = CACHE.get(key);
             if (t == null) {
                 GgufFile base = family == Family.LLAMA_LLAVA ? llamaSpm() : read(family.vocabularyFile());
                 t = withSpecialTokens(base, family);
-                FAMILIES.put(family, t);
+                CACHE.put(key, t);
             }
             return t;
         }

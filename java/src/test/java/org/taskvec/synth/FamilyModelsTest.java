@@ -55,7 +55,9 @@ class FamilyModelsTest {
             // any size: resized to 64 px, 8x8 patches of 8 px, average-pooled 2x2: 4x4 tokens
             new Case(ModelShape.GEMMA3_TINY, "gemma3", 64, 16, 1, "<start_of_image>", 255999),
             // 32 px: one 32 px tile and the overview, each 4x4 patches of 8 px pixel-shuffled by 2: 2 x 4 tokens
-            new Case(ModelShape.SMOLVLM_TINY, "llama", 32, 8, 2, "<fake_token_around_image>", 50257));
+            new Case(ModelShape.SMOLVLM_TINY, "llama", 32, 8, 2, "<fake_token_around_image>", 50257),
+            // as Qwen2.5-VL's; the image embedding is 3 x 64 wide (DeepStack), the text model's input width
+            new Case(ModelShape.QWEN3VL_TINY, "qwen3vl", 128, 16, 1, "<|vision_start|>", 151652));
 
     private static final Map<Family, Model> MODELS = new EnumMap<>(Family.class);
 
