@@ -26,9 +26,11 @@ public enum Family {
     GEMMA3("gemma3", "gemma3", "ggml-vocab-gemma-4.gguf", 2,
             Map.of(255999, "<start_of_image>", 256000, "<end_of_image>"), List.of()),
     /**
-     * SmolVLM: {@code llama} text model (SmolLM2), the GPT-2 byte-level BPE vocabulary (SmolLM2's tokenizer is one,
-     * with the GPT-2 pre-tokenizer) with SmolVLM's added image tokens appended, and a SigLIP ViT with a
-     * pixel-shuffle projector ({@code idefics3}); libmtmd cuts an image into tiles plus an overview.
+     * SmolVLM: {@code llama} text model (SmolLM2), the GPT-2 vocabulary with SmolVLM's added image tokens appended,
+     * and a SigLIP ViT with a pixel-shuffle projector ({@code idefics3}); libmtmd cuts an image into tiles plus an
+     * overview. GPT-2's, not llama-bpe's: SmolLM2's tokenizer is a GPT-2-style byte-level BPE of about the same size
+     * (49152 tokens against 50257; llama-bpe has 128256), split by GPT-2's regex (llama.cpp's {@code smollm}
+     * pre-tokenizer only adds single digits), where llama-bpe is Llama 3's with its own regex.
      */
     SMOLVLM("llama", "idefics3", "ggml-vocab-gpt-2.gguf", 2, Map.of(), idefics3Tokens()),
     /**
