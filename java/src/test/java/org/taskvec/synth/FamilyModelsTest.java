@@ -68,8 +68,8 @@ class FamilyModelsTest {
     static synchronized Model model(Case c) {
         return MODELS.computeIfAbsent(c.shape().family(), f -> {
             Path dir = TestModels.generated(c.shape());
-            return Model.load(dir.resolve(ModelSynthesizer.MODEL_FILE),
-                    ModelParams.defaults().withProjector(dir.resolve(ModelSynthesizer.PROJECTOR_FILE)));
+            return Model.load(dir.resolve(ModelSynthesizer.MODEL_FILE), ModelParams.defaults()
+                    .withProjector(dir.resolve(ModelSynthesizer.PROJECTOR_FILE)).withProjectorThreads(1));
         });
     }
 
@@ -78,8 +78,9 @@ class FamilyModelsTest {
         MODELS.values().forEach(Model::close);
     }
 
+    /** One thread: the models are tiny, and on a busy machine threads that wait on each other take seconds. */
     static Session session(Model m) {
-        return m.newSession(SessionParams.defaults().withContextSize(512).withThreads(TestModels.threads()));
+        return m.newSession(SessionParams.defaults().withContextSize(512).withThreads(1));
     }
 
     static Image picture(int w, int h, int rgb) {
@@ -218,6 +219,16 @@ class FamilyModelsTest {
                     : Arrays.stream(expected.split("\\s+")).mapToInt(Integer::parseInt).toArray();
             assertArrayEquals(want, m.tokenize(ins[k], false, false), vocab + " vector " + k + ": '" + ins[k] + "'");
         }
+    }
+
+    @Test
+    void aMissingVocabularyNamesThePathsLookedAt() {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> LlamaCppSource.modelsFile("ggml-vocab-none.gguf"));
+        assertTrue(e.getMessage().contains(LlamaCppSource.pinnedName() + "/models/ggml-vocab-none.gguf"),
+                e.getMessage());
+        String pinned = LlamaCppSource.pinnedName();
+        assertTrue(pinned.matches("llama\\.cpp-v[0-9.]+-[0-9a-f]{40}"), pinned);
     }
 
     static double maxDiff(float[] a, float[] b) {
