@@ -50,7 +50,8 @@ class FamilyModelsTest {
     }
 
     static final List<Case> CASES = List.of(
-            // 128 px: 8x8 patches of 16 px, merged 2x2: 4x4 tokens (two 3x3 windows across, so windows matter)
+            // 128 px: 8x8 patches of 16 px, merged 2x2: 4x4 tokens; attention windows of 3x3 tokens (112 px) cut
+            // them into 4 windows
             new Case(ModelShape.QWEN25VL_TINY, "qwen2vl", 128, 16, 1, "<|vision_start|>", 151652),
             // any size: resized to 64 px, 8x8 patches of 8 px, average-pooled 2x2: 4x4 tokens
             new Case(ModelShape.GEMMA3_TINY, "gemma3", 64, 16, 1, "<start_of_image>", 255999),
@@ -199,6 +200,33 @@ class FamilyModelsTest {
             List<Integer> runs = imageRuns(s.tokens());
             assertEquals(2 * c.runs(), runs.size(), "image runs " + runs);
             assertEquals(2 * c.imageTokens(), runs.stream().mapToInt(Integer::intValue).sum());
+        }
+    }
+
+    /**
+     * A prompt that shares the image and some text with the one before reuses those positions and gives the logits
+     * of a fresh evaluation: the session's positions stay right under M-RoPE (an image advances the position by its
+     * grid's longer side, not its token count) and Gemma's sliding-window cache.
+     */
+    @ParameterizedTest
+    @MethodSource("cases")
+    void reusedPrefixGivesTheLogitsOfAFreshEvaluation(Case c) {
+        Model m = model(c);
+        List<Image> image = List.of(picture(c.side(), c.side(), 0xff2020));
+        Prompt first = Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA: the quick brown fox jumps over the lazy "
+                + "dog once", image);
+        Prompt second = Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA: the quick brown fox jumps over the lazy "
+                + "dog twice or more", image);
+        float[] fresh;
+        try (Session s = session(m)) {
+            s.evaluate(second);
+            fresh = s.logits();
+        }
+        try (Session s = session(m)) {
+            s.evaluate(first);
+            Session.Evaluation e = s.evaluate(second);
+            assertTrue(e.reusedPositions() > c.imageTokens() + 8, "reused " + e.reusedPositions());
+            assertEquals(0.0, maxDiff(fresh, s.logits()), 1e-4);
         }
     }
 
