@@ -42,6 +42,19 @@ public final class TestModels {
         return dir;
     }
 
+    /** A generated model of a shape (another family's tiny shape), with its projector: written once per test folder. */
+    public static synchronized Path generated(ModelShape shape) {
+        Path d = dir().resolve(shape.name());
+        try {
+            if (!Files.exists(d.resolve(ModelSynthesizer.PROJECTOR_FILE))) {
+                new ModelSynthesizer(shape, ModelSynthesizer.DEFAULT_SEED).writeAll(d);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return d;
+    }
+
     public static Path tinyModel() {
         return dir().resolve("tiny").resolve(ModelSynthesizer.MODEL_FILE);
     }

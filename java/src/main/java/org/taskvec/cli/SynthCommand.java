@@ -16,9 +16,10 @@ final class SynthCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--shape", defaultValue = "tiny", paramLabel = "SHAPE",
-            description = "tiny (tests), 1b (TinyLlama-1.1B + CLIP ViT-L/14-336, F16), 7b (LLaMA-7B, Q8_0) or "
-                    + "organism (the model organism's template: width 128, 4 layers, tied output, 16 image tokens); "
-                    + "default ${DEFAULT-VALUE}")
+            description = "tiny (tests), 1b (TinyLlama-1.1B + CLIP ViT-L/14-336, F16), 7b (LLaMA-7B, Q8_0), "
+                    + "organism (the model organism's template: width 128, 4 layers, tied output, 16 image tokens), "
+                    + "or another family's tiny model: qwen25vl-tiny (Qwen2.5-VL), gemma3-tiny (Gemma 3), "
+                    + "smolvlm-tiny (SmolVLM); default ${DEFAULT-VALUE}")
     String shape;
 
     @Option(names = "--seed", defaultValue = "" + ModelSynthesizer.DEFAULT_SEED, description = "weight seed")
@@ -59,9 +60,10 @@ final class SynthCommand implements Callable<Integer> {
             org.taskvec.engine.Model.quantize(m, q, type, 0);
             System.out.printf("%s (%.1f MB)%n", q, Files.size(q) / 1e6);
         }
-        System.out.printf("shape %s: %d layers, width %d, %d heads (%d KV), %s; projector %dpx/%dpx patches -> %d "
-                        + "image tokens; seed %d; random weights; %.1f s%n", s.name(), s.nLayer(), s.nEmbd(),
-                s.nHead(), s.nHeadKv(), s.weightType(), s.imageSize(), s.patchSize(), s.imageTokens(), seed,
+        System.out.printf("shape %s: %s, %d layers, width %d, %d heads (%d KV), %s; projector %s, %dpx/%dpx "
+                        + "patches -> %d image tokens; seed %d; random weights; %.1f s%n", s.name(),
+                s.family().architecture(), s.nLayer(), s.nEmbd(), s.nHead(), s.nHeadKv(), s.weightType(),
+                s.family().projectorType(), s.imageSize(), s.patchSize(), s.imageTokens(), seed,
                 (System.nanoTime() - t0) / 1e9);
         return 0;
     }

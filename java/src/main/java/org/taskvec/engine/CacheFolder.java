@@ -28,6 +28,15 @@ public final class CacheFolder {
         if (prop != null && !prop.isEmpty()) {
             return Path.of(prop);
         }
+        return environmentPath();
+    }
+
+    /**
+     * The folder the environment names, ignoring the system property: the one the native build (cmake/build-natives.sh)
+     * uses, and so where it fetched the pinned llama.cpp source. Tests, whose property points elsewhere, read that
+     * source from here; nothing writes here through this method.
+     */
+    public static Path environmentPath() {
         String env = System.getenv("TASKVEC_CACHE_DIR");
         if (env != null && !env.isEmpty()) {
             return Path.of(env);
