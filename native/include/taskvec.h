@@ -111,16 +111,18 @@ TV_API bool    tv_model_is_eog(const tv_model * model, int32_t token);
 TV_API bool    tv_model_has_projector(const tv_model * model);
 // Number of tokens one image of w x h pixels becomes (-1 if no projector or on error).
 TV_API int32_t tv_model_image_tokens(tv_model * model, int32_t w, int32_t h);
-// What the projector makes of an image of w x h RGB pixels, as the text model receives it: writes its embedding rows
-// (n_rows x n_embd_inp floats; n_embd_inp is n_embd except for models such as Qwen3-VL that take extra features)
-// to out when capacity (in floats) holds them, and returns n_rows (-1 on error; with too little capacity nothing is
-// encoded: call with capacity 0 for the size). pos (3 x n_rows ints, may be NULL) receives each row's decoder
-// position (t, x, y) relative to the image's first position (M-RoPE models; others: the row index three times),
-// *n_pos (may be NULL) the positions the image advances the context by, *non_causal (may be NULL) whether the
-// model attends within the image in both directions (Gemma 3). Only images that libmtmd keeps in one chunk
-// (TV_ERR_INVALID_ARG for sliced ones).
-TV_API int32_t tv_model_image_embd(tv_model * model, const uint8_t * rgb, int32_t w, int32_t h, float * out,
-                                   int64_t capacity, int32_t * pos, int32_t * n_pos, bool * non_causal);
+// What the projector makes of an image of w x h RGB pixels, as the text model receives it. libmtmd may make several
+// image chunks of one image (slices and an overview: SmolVLM), with text tokens between them in a prompt; this
+// call gives chunk number chunk (from 0) and writes the number of chunks to *n_chunks (may be NULL). Writes the
+// chunk's embedding rows (n_rows x n_embd_inp floats; n_embd_inp is n_embd except for models such as Qwen3-VL that
+// take extra features) to out when capacity (in floats) holds them, and returns n_rows (-1 on error; with too
+// little capacity nothing is encoded: call with capacity 0 for the size). pos (3 x n_rows ints, may be NULL)
+// receives each row's decoder position (t, x, y) relative to the chunk's first position (M-RoPE models; others: the
+// row index three times), *n_pos (may be NULL) the positions the chunk advances the context by, *non_causal (may be
+// NULL) whether the model attends within the chunk in both directions (Gemma 3).
+TV_API int32_t tv_model_image_embd(tv_model * model, const uint8_t * rgb, int32_t w, int32_t h, int32_t chunk,
+                                   float * out, int64_t capacity, int32_t * pos, int32_t * n_pos, bool * non_causal,
+                                   int32_t * n_chunks);
 // Counters of the encoded-image cache: images served from it, and images encoded.
 TV_API void    tv_model_image_cache_stats(tv_model * model, int64_t * hits, int64_t * misses);
 // The marker that stands for an image in tv_prompt_add_text_with_markers ("<__media__>").

@@ -611,6 +611,7 @@ struct unit {
     const mtmd_input_chunk * chunk;      // media chunk, or nullptr
     uint64_t digest = 0;                 // image digest
     int32_t n_tokens = 0;
+    int32_t image = -1;                  // media chunk: which image of the prompt (one image may make several chunks)
 };
 
 struct tokenized_prompt {
@@ -645,6 +646,7 @@ void push_text_tokens(tokenized_prompt & tp, const int32_t * t, size_t n) {
 
 tv_status tokenize_prompt(tv_session * s, const tv_prompt * p, bool add_bos, tokenized_prompt & tp) {
     bool first = true;
+    int32_t n_images = 0;  // image parts so far
     for (const auto & part : p->parts) {
         if (part.is_tokens) {
             push_text_tokens(tp, part.tokens.data(), part.tokens.size());
@@ -696,11 +698,16 @@ tv_status tokenize_prompt(tv_session * s, const tv_prompt * p, bool add_bos, tok
                     const llama_token * t = mtmd_input_chunk_get_tokens_text(c, &nt);
                     push_text_tokens(tp, t, nt);
                 } else if (mtmd_input_chunk_get_type(c) == MTMD_INPUT_CHUNK_TYPE_IMAGE) {
-                    tp.units.push_back(unit{{}, c, digest, (int32_t) mtmd_input_chunk_get_n_tokens(c)});
+                    // one image may make several chunks (slices, overview): each its own key for the encoded-image
+                    // cache and for prefix reuse
+                    const uint64_t chunk_digest = fnv1a((const uint8_t *) &i, sizeof(i), digest);
+                    tp.units.push_back(unit{{}, c, chunk_digest, (int32_t) mtmd_input_chunk_get_n_tokens(c),
+                                            n_images});
                 } else {
                     return fail(TV_ERR_IMAGE, "libmtmd produced a non-image media chunk for an image");
                 }
             }
+            n_images++;
         }
         first = false;
     }
@@ -747,6 +754,12 @@ tv_status decode_image(tv_session * s, const unit & u) {
     llama_pos new_pos = s->next_pos;
     const bool hooked = tv::arm_hooks(s, TV_PHASE_PROMPT);
     if (hooked) {
+        if (tv::hook_on_text_only_node(s, start_index, u.n_tokens) != nullptr) {
+            return fail(TV_ERR_INVALID_ARG, "positions %d..%d are an image: its rows enter block 0 as an input, "
+                        "not through the %s node a hook on block 0's input reads; hook them from block 1 on, or "
+                        "text positions only", start_index, start_index + u.n_tokens - 1,
+                        tv::hook_on_text_only_node(s, start_index, u.n_tokens)->node.name.c_str());
+        }
         for (int32_t j = 0; j < u.n_tokens; ++j) {
             if (tv::hook_needs_output(s, start_index + j)) {
                 return fail(TV_ERR_INVALID_ARG, "position %d is an image position: llama.cpp does not compute the "
@@ -878,14 +891,13 @@ extern "C" TV_API int32_t tv_session_prompt_layout(tv_session * s, const tv_prom
             return r;
         }
         int32_t n = 0;
-        int32_t image = 0;
         for (const auto & u : tp.units) {
             for (int32_t j = 0; j < u.n_tokens; ++j, ++n) {
                 if (n < capacity) {
-                    out[n] = u.chunk == nullptr ? u.tokens[(size_t) j] : -1 - image;
+                    // an image's chunks (slices and overview) all carry the image's number
+                    out[n] = u.chunk == nullptr ? u.tokens[(size_t) j] : -1 - u.image;
                 }
             }
-            image += u.chunk != nullptr ? 1 : 0;
         }
         result = n;
         return TV_OK;

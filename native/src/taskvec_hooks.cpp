@@ -142,6 +142,22 @@ bool arm_hooks(tv_session * s, int32_t phase) {
     return on;
 }
 
+const hook * hook_on_text_only_node(const tv_session * s, int32_t first, int32_t n) {
+    for (const hook & h : s->hooks.hooks) {
+        if (!h.node.tokens_only || !active_in(h, s->hooks.phase)) {
+            continue;
+        }
+        if (h.all_positions) {
+            return &h;
+        }
+        auto it = std::lower_bound(h.positions.begin(), h.positions.end(), first);
+        if (it != h.positions.end() && *it < first + n) {
+            return &h;
+        }
+    }
+    return nullptr;
+}
+
 bool hook_needs_output(const tv_session * s, int32_t index) {
     for (const hook & h : s->hooks.hooks) {
         if (h.output_rows_only && active_in(h, s->hooks.phase) &&

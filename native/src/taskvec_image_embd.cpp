@@ -24,8 +24,9 @@ extern "C" TV_API int32_t tv_model_n_embd_inp(const tv_model * m) {
     return m == nullptr ? -1 : (int32_t) llama_model_n_embd_inp(m->model);
 }
 
-extern "C" TV_API int32_t tv_model_image_embd(tv_model * m, const uint8_t * rgb, int32_t w, int32_t h, float * out,
-                                              int64_t capacity, int32_t * pos, int32_t * n_pos, bool * non_causal) {
+extern "C" TV_API int32_t tv_model_image_embd(tv_model * m, const uint8_t * rgb, int32_t w, int32_t h, int32_t chunk,
+                                              float * out, int64_t capacity, int32_t * pos, int32_t * n_pos,
+                                              bool * non_causal, int32_t * n_chunks) {
     try {
         if (m == nullptr || rgb == nullptr || w <= 0 || h <= 0 || (int64_t) w * h > (int64_t) 1 << 28 ||
             capacity < 0 || (out == nullptr && capacity > 0)) {
@@ -54,13 +55,18 @@ extern "C" TV_API int32_t tv_model_image_embd(tv_model * m, const uint8_t * rgb,
         for (size_t i = 0; i < mtmd_input_chunks_size(chunks.get()); ++i) {
             const mtmd_input_chunk * c = mtmd_input_chunks_get(chunks.get(), i);
             if (mtmd_input_chunk_get_type(c) == MTMD_INPUT_CHUNK_TYPE_IMAGE) {
-                image = c;
+                if (n_images == chunk) {
+                    image = c;
+                }
                 n_images++;
             }
         }
-        if (n_images != 1) {
-            tv::fail(TV_ERR_INVALID_ARG, "libmtmd makes %d image chunks of a %dx%d image (slices); this call takes "
-                                         "images of one chunk", n_images, w, h);
+        if (n_chunks != nullptr) {
+            *n_chunks = n_images;
+        }
+        if (image == nullptr) {
+            tv::fail(TV_ERR_INVALID_ARG, "libmtmd makes %d image chunk(s) of a %dx%d image; there is no chunk %d",
+                     n_images, w, h, chunk);
             return -1;
         }
         const int32_t n_rows = (int32_t) mtmd_input_chunk_get_n_tokens(image);

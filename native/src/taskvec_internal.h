@@ -29,6 +29,7 @@ struct node_ref {
     int32_t op = 0;                  // unnamed node: its ggml_op
     int32_t src_index = 0;           // unnamed node: which source is the weight
     bool output_rows_only = false;   // the node holds only the ubatch's output rows (the last block, after get_rows)
+    bool tokens_only = false;        // a node of text rows only: image rows enter the graph elsewhere (embd)
     std::string describe() const;    // the name, or e.g. "mul_mat(blk.3.attn_output.weight)"
     bool matches(const struct ggml_tensor * t) const;
 };
@@ -80,6 +81,9 @@ bool hook_callback(struct ggml_tensor * t, bool ask, void * user_data);
 // Makes the hooks of phase active (installing the callback) or, when none applies, removes the callback.
 // Returns true when hooks are active for the phase.
 bool arm_hooks(tv_session * s, int32_t phase);
+// An active prompt hook on a node that image rows bypass (tokens_only) and that touches one of the positions
+// [first, first + n) (NULL when none).
+const hook * hook_on_text_only_node(const tv_session * s, int32_t first, int32_t n);
 // Whether an active hook needs token index i as an output row (last-layer MLP output / residual).
 bool hook_needs_output(const tv_session * s, int32_t index);
 // The first position an active prompt hook touches (INT32_MAX when none): prefix reuse must stop there.

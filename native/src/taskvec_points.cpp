@@ -52,7 +52,9 @@ std::vector<const char *> base_names(int32_t point, const std::string & arch) {
 std::vector<std::string> candidates(int32_t point, int32_t layer, const std::string & arch) {
     if (point == TV_POINT_RESID_PRE) {
         if (layer == 0) {
-            return {"inp_scaled"};  // gemma scales the embeddings in the graph; elsewhere they enter as an input
+            // gemma scales the embeddings in the graph (inp_scaled, also for image rows); elsewhere "embd" is the
+            // token embeddings' get_rows (image rows enter as an input tensor, which is not a node)
+            return {"inp_scaled", "embd"};
         }
         const std::string prev = std::to_string(layer - 1);
         return {"deepstack_out-" + prev, "l_out-" + prev};
@@ -75,7 +77,7 @@ int32_t weight_layer(const char * name, const char * suffix) {
 }
 
 struct graph_scan {
-    std::unordered_map<std::string, int64_t> rows;  // node name -> ne[1]
+    std::unordered_map<std::string, int64_t> rows;  // node name -> ne[1], for contiguous F32 matrices
     // per layer: the wo product and, where wo has a bias, the add after it (ne[1]; -1 when absent)
     std::vector<int64_t> wo_mul_rows, wo_add_rows;
 };
@@ -86,7 +88,9 @@ graph_scan scan(ggml_cgraph * gf, int32_t n_layer) {
     g.wo_add_rows.assign((size_t) n_layer, -1);
     for (int i = 0; i < ggml_graph_n_nodes(gf); ++i) {
         const ggml_tensor * t = ggml_graph_node(gf, i);
-        if (t->name[0] != '\0') {
+        // hooks read and write rows of contiguous F32 matrices (a view of a wider input is not one)
+        if (t->name[0] != '\0' && t->type == GGML_TYPE_F32 && t->nb[0] == sizeof(float) &&
+            t->nb[1] == (size_t) t->ne[0] * sizeof(float)) {
             g.rows.emplace(t->name, t->ne[1]);
         }
         int32_t l = -1;
@@ -200,6 +204,7 @@ const point_table & model_points(tv_session * s) {
                 if (it != g.rows.end()) {
                     ref.name = name;
                     ref.output_rows_only = it->second == 1;
+                    ref.tokens_only = name == "embd";
                     break;
                 }
             }

@@ -6,7 +6,9 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -388,20 +390,22 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * What the projector makes of an image, as the text model receives it (for checks against an independent
-     * forward pass, and for studying the projector's output). Images that libmtmd slices into several chunks are
-     * refused.
+     * What the projector makes of one image chunk, as the text model receives it (for checks against an independent
+     * forward pass, and for studying the projector's output).
      *
      * @param rows the embedding rows, [n][embedding width the text model takes]
-     * @param positions each row's decoder position (t, x, y) relative to the image's first position (M-RoPE
+     * @param positions each row's decoder position (t, x, y) relative to the chunk's first position (M-RoPE
      *     models; others: the row index three times)
-     * @param advance positions the image advances the context by
-     * @param nonCausal whether the model attends within the image in both directions (Gemma 3)
+     * @param advance positions the chunk advances the context by
+     * @param nonCausal whether the model attends within the chunk in both directions (Gemma 3)
      */
     public record ImageEmbedding(float[][] rows, int[][] positions, int advance, boolean nonCausal) {}
 
-    /** The projector's output for image (see {@link ImageEmbedding}). */
-    public ImageEmbedding imageEmbedding(Image image) {
+    /**
+     * The projector's output for image, one {@link ImageEmbedding} per image chunk libmtmd makes of it (one, or
+     * slices and an overview for SmolVLM: in a prompt, text tokens separate them).
+     */
+    public List<ImageEmbedding> imageEmbedding(Image image) {
         Objects.requireNonNull(image, "image");
         if (!hasProjector()) {
             throw new NoProjectorException("the model was loaded without a projector (mmproj)");
@@ -409,26 +413,32 @@ public final class Model implements AutoCloseable {
         enter();
         try (BytePointer rgb = new BytePointer(image.rgbUnsafe());
              IntPointer nPos = new IntPointer(1);
+             IntPointer nChunks = new IntPointer(1);
              org.bytedeco.javacpp.BoolPointer nonCausal = new org.bytedeco.javacpp.BoolPointer(1)) {
-            int n = tv_model_image_embd(handle, rgb, image.width(), image.height(), null, 0, null, null, null);
-            if (n < 0) {
-                NativeLibrary.check(tv_last_status());
-            }
             int width = tv_model_n_embd_inp(handle);
-            try (FloatPointer out = new FloatPointer((long) n * width); IntPointer pos = new IntPointer(3L * n)) {
-                int m = tv_model_image_embd(handle, rgb, image.width(), image.height(), out, (long) n * width, pos,
-                        nPos, nonCausal);
-                if (m != n) {
-                    NativeLibrary.check(m < 0 ? tv_last_status() : TV_ERR_INTERNAL);
+            List<ImageEmbedding> out = new ArrayList<>();
+            for (int chunk = 0; chunk == 0 || chunk < nChunks.get(); chunk++) {
+                int n = tv_model_image_embd(handle, rgb, image.width(), image.height(), chunk, null, 0, null, null,
+                        null, nChunks);
+                if (n < 0) {
+                    NativeLibrary.check(tv_last_status());
                 }
-                float[][] rows = new float[n][width];
-                int[][] positions = new int[n][3];
-                for (int r = 0; r < n; r++) {
-                    out.position((long) r * width).get(rows[r]);
-                    pos.position(3L * r).get(positions[r]);
+                try (FloatPointer rows = new FloatPointer((long) n * width); IntPointer pos = new IntPointer(3L * n)) {
+                    int m = tv_model_image_embd(handle, rgb, image.width(), image.height(), chunk, rows,
+                            (long) n * width, pos, nPos, nonCausal, null);
+                    if (m != n) {
+                        NativeLibrary.check(m < 0 ? tv_last_status() : TV_ERR_INTERNAL);
+                    }
+                    float[][] r = new float[n][width];
+                    int[][] p = new int[n][3];
+                    for (int i = 0; i < n; i++) {
+                        rows.position((long) i * width).get(r[i]);
+                        pos.position(3L * i).get(p[i]);
+                    }
+                    out.add(new ImageEmbedding(r, p, nPos.get(), nonCausal.get()));
                 }
-                return new ImageEmbedding(rows, positions, nPos.get(), nonCausal.get());
             }
+            return out;
         } finally {
             exit();
         }

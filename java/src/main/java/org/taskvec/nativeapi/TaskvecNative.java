@@ -192,9 +192,10 @@ public final class TaskvecNative {
     public static native int tv_model_image_tokens(TvModel model, int w, int h);
     public static native int tv_model_n_embd_inp(@Const TvModel model);
     public static native int tv_model_image_embd(TvModel model, @Cast("const uint8_t*") BytePointer rgb, int w, int h,
-                                                 FloatPointer out, long capacity, @Cast("int32_t*") IntPointer pos,
-                                                 @Cast("int32_t*") IntPointer nPos,
-                                                 @Cast("bool*") org.bytedeco.javacpp.BoolPointer nonCausal);
+                                                 int chunk, FloatPointer out, long capacity,
+                                                 @Cast("int32_t*") IntPointer pos, @Cast("int32_t*") IntPointer nPos,
+                                                 @Cast("bool*") org.bytedeco.javacpp.BoolPointer nonCausal,
+                                                 @Cast("int32_t*") IntPointer nChunks);
     public static native void tv_model_image_cache_stats(TvModel model, @Cast("int64_t*") LongPointer hits,
                                                          @Cast("int64_t*") LongPointer misses);
     public static native int tv_model_meta(@Const TvModel model, @Cast("const char*") BytePointer key,

@@ -218,7 +218,9 @@ class HookCorrectnessTest {
 
     @Test
     void imagePositionsMatchTheReferenceByValue() {
-        Model.ImageEmbedding e = model.imageEmbedding(pattern(32));
+        java.util.List<Model.ImageEmbedding> chunks = model.imageEmbedding(pattern(32));
+        assertEquals(1, chunks.size());
+        Model.ImageEmbedding e = chunks.get(0);
         assertEquals(16, e.rows().length);
         assertEquals(model.embeddingSize(), e.rows()[0].length);
         assertEquals(16, e.advance());

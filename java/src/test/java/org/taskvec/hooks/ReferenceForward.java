@@ -23,10 +23,12 @@ import org.taskvec.gguf.Half;
  *       GELU is computed as ggml's CPU kernels compute it: from a table of FP16 inputs and FP16 outputs (the exact
  *       function differs by up to ~1e-3 relative);</li>
  * </ul>
+ * and {@code qwen3vl}: q/k norms, interleaved M-RoPE (sections alternate t, h, w pair by pair), and DeepStack: an
+ * image row carries extra features, one slice added to the residual stream after each of the first layers.
  * The output matrix is {@code output.weight}, or {@code token_embd.weight} when the model ties them.
  */
 final class ReferenceForward {
-    enum Rope { NORMAL, NEOX, MROPE }
+    enum Rope { NORMAL, NEOX, MROPE, IMROPE }
 
     final String arch;
     final int nEmbd, nLayer, nHead, nHeadKv, headDim, nFf, nVocab;
@@ -35,6 +37,7 @@ final class ReferenceForward {
     final int[] sections;          // M-RoPE sections (pairs per section), else null
     final boolean gemma;           // sandwich norms, q/k norms, embedding scale, GELU
     final int swaWindow;           // 0: no sliding window
+    final int nDeepstack;          // Qwen3-VL: layers after which an image row's extra features are added
     final boolean[] swa;           // per layer: sliding-window layer
     final float[] tokEmbd, outputNorm, output;
     final float[][] attnNorm, wq, wk, wv, wo, bq, bk, bv, bo, qNorm, kNorm, attnPostNorm;
@@ -45,6 +48,7 @@ final class ReferenceForward {
 
     /** Results of one pass, [layer][position][n_embd]. */
     static final class Result {
+        float[][][] residPre;
         float[][][] residPost;
         float[][][] residMid;
         float[][][] attnOut;
@@ -80,15 +84,17 @@ final class ReferenceForward {
         switch (arch) {
             case "llama": rope = Rope.NORMAL; break;
             case "qwen2vl": rope = Rope.MROPE; break;
+            case "qwen3vl": rope = Rope.IMROPE; break;
             case "gemma3": case "qwen2": rope = Rope.NEOX; break;
             default: throw new IllegalArgumentException("no reference for architecture " + arch);
         }
-        if (rope == Rope.MROPE) {
+        if (rope == Rope.MROPE || rope == Rope.IMROPE) {
             Object s = g.get(a + "rope.dimension_sections").orElseThrow().value();
             sections = s instanceof int[] i ? i.clone() : java.util.Arrays.stream((long[]) s).mapToInt(v -> (int) v).toArray();
         } else {
             sections = null;
         }
+        nDeepstack = (int) (long) g.getLong(a + "n_deepstack_layers").orElse(0L);
         swaWindow = gemma ? (int) (long) g.getLong(a + "attention.sliding_window").orElse(0L) : 0;
         int pattern = gemma ? (int) (long) g.getLong(a + "attention.sliding_window_pattern").orElse(6L) : 0;
         swa = new boolean[nLayer];
@@ -192,11 +198,17 @@ final class ReferenceForward {
         for (int h = 0; h < nHeads; h++) {
             for (int i = 0; i < half; i++) {
                 int p = pos[0];
-                if (rope == Rope.MROPE) {
+                if (rope == Rope.MROPE || rope == Rope.IMROPE) {
                     int sectDims = sections[0] + sections[1] + sections[2] + sections[3];
                     int sector = i % sectDims;
-                    p = sector < sections[0] ? pos[0] : sector < sections[0] + sections[1] ? pos[1]
-                            : sector < sections[0] + sections[1] + sections[2] ? pos[2] : pos[3];
+                    if (rope == Rope.MROPE) {  // sections one after another
+                        p = sector < sections[0] ? pos[0] : sector < sections[0] + sections[1] ? pos[1]
+                                : sector < sections[0] + sections[1] + sections[2] ? pos[2] : pos[3];
+                    } else {                   // interleaved: t, h, w, t, h, w, ... while each section lasts
+                        p = sector % 3 == 1 && sector < 3 * sections[1] ? pos[1]
+                                : sector % 3 == 2 && sector < 3 * sections[2] ? pos[2]
+                                : sector % 3 == 0 && sector < 3 * sections[0] ? pos[0] : pos[3];
+                    }
                 }
                 double theta = p * Math.pow(base, -2.0 * i / headDim);
                 double c = Math.cos(theta);
@@ -240,6 +252,7 @@ final class ReferenceForward {
         int n = inputs.size();
         Result r = new Result();
         r.residPost = new float[nLayer][n][];
+        r.residPre = new float[nLayer][n][];
         r.residMid = new float[nLayer][n][];
         r.attnOut = new float[nLayer][n][];
         r.mlpOut = new float[nLayer][n][];
@@ -248,7 +261,7 @@ final class ReferenceForward {
         for (int p = 0; p < n; p++) {
             Input i = inputs.get(p);
             if (i.embedding() != null) {
-                x[p] = i.embedding().clone();
+                x[p] = java.util.Arrays.copyOf(i.embedding(), nEmbd);  // Qwen3-VL: the rest is deepstack features
             } else {
                 x[p] = new float[nEmbd];
                 System.arraycopy(tokEmbd, i.token() * nEmbd, x[p], 0, nEmbd);
@@ -274,6 +287,9 @@ final class ReferenceForward {
         double kqScale = gemma ? 1.0 : 1.0 / Math.sqrt(headDim);
         float qScale = (float) (1.0 / Math.sqrt(headDim));
         for (int l = 0; l < nLayer; l++) {
+            for (int p = 0; p < n; p++) {
+                r.residPre[l][p] = x[p].clone();
+            }
             float base = swa[l] ? ropeBaseSwa : ropeBase;
             float[][] q = new float[n][];
             float[][] k = new float[n][];
@@ -356,6 +372,13 @@ final class ReferenceForward {
                 }
                 x[p] = y;
                 r.residPost[l][p] = y.clone();
+                float[] e = inputs.get(p).embedding();
+                if (l < nDeepstack && e != null) {  // the block's output plus the image row's features for it
+                    x[p] = y.clone();
+                    for (int c = 0; c < nEmbd; c++) {
+                        x[p][c] += e[(l + 1) * nEmbd + c];
+                    }
+                }
             }
         }
         r.logits = new float[n][];
