@@ -11,7 +11,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.taskvec.TestModels;
 import org.taskvec.engine.Generation;
 import org.taskvec.engine.GenerationParams;
-import org.taskvec.engine.HookPointUnavailableException;
 import org.taskvec.engine.InvalidInputException;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.Prompt;
@@ -203,15 +202,29 @@ class HookFeaturesTest {
                     }
                 }
             }
-            // llama's graph has no node for block 0's input: refused before the run, naming what the model offers
+            // block 0's input on llama: the token embeddings' node ("embd"), the rows of token_embd.weight
             s.truncate(0);
-            HookPointUnavailableException e = assertThrows(HookPointUnavailableException.class, () -> HookedRun.run(
-                    s, p, Hooks.create().capture("blocks.1.resid_post", Positions.last())
-                            .capture("blocks.0.hook_resid_pre", Positions.last())));
-            assertEquals("this model's graph (architecture llama) has no node for hook point resid_pre of block 0; it "
-                    + "offers: resid_post (blocks 0-3), attn_out (blocks 0-3), mlp_out (blocks 0-3), attn_z (blocks "
-                    + "0-3), final_norm, resid_mid (blocks 0-3), resid_pre (blocks 1-3)", e.getMessage());
-            assertEquals(0, s.positions(), "refused before anything was evaluated");
+            RunResult emb = HookedRun.run(s, Prompt.of("Q:France\nA:Paris"), Hooks.create()
+                    .capture("blocks.0.hook_resid_pre", Positions.all()));
+            // image rows enter block 0 as an input, not through that node: refused, not skipped
+            s.truncate(0);
+            InvalidInputException onImage = assertThrows(InvalidInputException.class, () -> HookedRun.run(s, p,
+                    Hooks.create().capture("blocks.0.resid_pre", Positions.image(0))));
+            assertTrue(onImage.getMessage().contains("are an image: its rows enter block 0 as an input"),
+                    onImage.getMessage());
+            int[] layout = emb.layout();
+            try {
+                org.taskvec.gguf.GgufFile g = org.taskvec.gguf.GgufReader.read(TestModels.tinyModel());
+                float[] table = org.taskvec.gguf.GgufReader.readTensor(g, g.tensor("token_embd.weight").orElseThrow());
+                int d = model.embeddingSize();
+                for (int i = 0; i < layout.length; i++) {
+                    assertArrayEquals(java.util.Arrays.copyOfRange(table, layout[i] * d, (layout[i] + 1) * d),
+                            emb.capture("blocks.0.resid_pre").rows()[i], 0f, "embedding row of position " + i);
+                }
+            } catch (Exception ex) {
+                throw new AssertionError(ex);
+            }
+            assertEquals("embd", HookPoint.parse("blocks.0.resid_pre", 4).node(s).orElseThrow());
             // the nodes behind the points on llama, read from its graph
             assertEquals("l_out-0", HookPoint.parse("blocks.1.resid_pre", 4).node(s).orElseThrow());
             assertEquals("ffn_inp-2", HookPoint.parse("blocks.2.resid_mid", 4).node(s).orElseThrow());
@@ -219,7 +232,7 @@ class HookFeaturesTest {
             assertEquals("ffn_out-3", HookPoint.parse("blocks.3.mlp_out", 4).node(s).orElseThrow());
             assertEquals("kqv_out-0", HookPoint.parse("blocks.0.attn_z", 4).node(s).orElseThrow());
             assertEquals("result_norm", HookPoint.parse("final_norm", 4).node(s).orElseThrow());
-            assertEquals(6 * 4 - 1 + 1, HookPoint.offered(s, 4).size(), "six per-block kinds (block 0 without resid_pre) and final_norm");
+            assertEquals(6 * 4 + 1, HookPoint.offered(s, 4).size(), "six per-block kinds in four blocks, and final_norm");
         }
     }
 

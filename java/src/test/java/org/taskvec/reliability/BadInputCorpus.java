@@ -353,9 +353,6 @@ final class BadInputCorpus {
         }
         // hooks
         String inv = "InvalidInputException";
-        // llama's graph has no node for the embeddings entering block 0 (gemma's has: inp_scaled)
-        cases.add(new BadInputCase("hook point blocks.0.resid_pre", "hook", "blocks.0.resid_pre|last|",
-                "HookPointUnavailableException", "has no node for hook point resid_pre of block 0; it offers: "));
         for (String point : new String[] {"blocks.1.resid_side", "blocks.x.resid_post",
                 "resid_post", "embed", "blocks.1.hook_z", "ln_final"}) {
             cases.add(new BadInputCase("hook point " + point, "hook", point + "|last|", inv, "valid:"));
@@ -368,6 +365,7 @@ final class BadInputCorpus {
                 {"-500", "position -500 is out of range: the prompt has 9 positions"},
                 {"image:0", "the prompt has no image 0"},
                 {"token:zebra:0", "the prompt has 0 tokens 'zebra'; occurrence 0 does not exist"},
+                {"delimiter:zebra:-1", "the prompt has 0 tokens ending with 'zebra'; occurrence -1 does not exist"},
                 {"3,999", "position 999 is out of range: the prompt has 9 positions"}};
         for (String[] pos : positions) {
             cases.add(new BadInputCase("hook position " + pos[0], "hook", "blocks.1.resid_post|" + pos[0] + "|", inv,
