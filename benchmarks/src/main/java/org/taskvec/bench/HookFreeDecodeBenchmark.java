@@ -18,14 +18,16 @@ import org.taskvec.engine.Generation;
 import org.taskvec.engine.GenerationParams;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.Prompt;
-import org.taskvec.engine.RawHook;
+import org.taskvec.engine.HookAction;
+import org.taskvec.engine.HookPhase;
+import org.taskvec.engine.HookSpec;
+import org.taskvec.engine.PointKind;
 import org.taskvec.engine.Session;
 import org.taskvec.engine.SessionParams;
 import org.taskvec.hooks.HookPhase;
 import org.taskvec.hooks.HookedRun;
 import org.taskvec.hooks.Hooks;
 import org.taskvec.hooks.Positions;
-import org.taskvec.nativeapi.TaskvecNative;
 
 /**
  * Greedy decoding of {@code tokens} tokens in three sessions over one model:
@@ -70,8 +72,8 @@ public class HookFreeDecodeBenchmark {
                 .capture("blocks.1.resid_post", Positions.all(), HookPhase.BOTH));
         idle = model.newSession(p);
         // a hook at the context's last position: the callback is installed for generation but never fires
-        idle.addHook(new RawHook(TaskvecNative.TV_POINT_RESID_POST, 1, TaskvecNative.TV_HOOK_ZERO,
-                TaskvecNative.TV_PHASE_GENERATION, new int[] {idle.contextSize() - 1}, 0, null, 1f));
+        idle.addHook(new HookSpec(PointKind.RESID_POST, 1, HookAction.ZERO,
+                HookPhase.GENERATION, new int[] {idle.contextSize() - 1}, 0, null, 1f));
     }
 
     @Setup(Level.Invocation)

@@ -6,14 +6,16 @@ import java.util.List;
 import org.taskvec.engine.GenerationParams;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.Prompt;
-import org.taskvec.engine.RawHook;
+import org.taskvec.engine.HookAction;
+import org.taskvec.engine.HookPhase;
+import org.taskvec.engine.HookSpec;
+import org.taskvec.engine.PointKind;
 import org.taskvec.engine.Session;
 import org.taskvec.engine.SessionParams;
 import org.taskvec.hooks.HookPhase;
 import org.taskvec.hooks.HookedRun;
 import org.taskvec.hooks.Hooks;
 import org.taskvec.hooks.Positions;
-import org.taskvec.nativeapi.TaskvecNative;
 
 /**
  * {@link HookFreeDecodeBenchmark}'s three sessions interleaved (rotating order each round): decode speed of a
@@ -38,8 +40,8 @@ public final class HookFreeInterleaved {
             HookedRun.generate(hookFree, prompt, greedy, Hooks.create()
                     .capture("blocks.1.resid_post", Positions.all(), HookPhase.BOTH));
             Session idle = model.newSession(sp);
-            idle.addHook(new RawHook(TaskvecNative.TV_POINT_RESID_POST, 1, TaskvecNative.TV_HOOK_ZERO,
-                    TaskvecNative.TV_PHASE_GENERATION, new int[] {idle.contextSize() - 1}, 0, null, 1f));
+            idle.addHook(new HookSpec(PointKind.RESID_POST, 1, HookAction.ZERO,
+                    HookPhase.GENERATION, new int[] {idle.contextSize() - 1}, 0, null, 1f));
             Session[] sessions = {plain, hookFree, idle};
             String[] names = {"plain", "hookFree", "idleCallback"};
             List<List<Double>> ratios = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());

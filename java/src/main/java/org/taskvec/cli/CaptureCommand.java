@@ -59,7 +59,7 @@ final class CaptureCommand implements Callable<Integer> {
         if (logits != null && !logits.getFileName().toString().endsWith(".npy")) {
             throw new org.taskvec.engine.InvalidInputException("--logits must name a .npy file");
         }
-        HookPoint.Kind kind = HookPoint.Kind.parse(point);
+        org.taskvec.engine.PointKind kind = org.taskvec.engine.PointKind.parse(point);
         try (Model model = modelOptions.load(promptOptions); Session session = promptOptions.session(model)) {
             int[] ls = PromptOptions.parseLayers(layers, model.layers());
             Hooks hooks = Hooks.create().captureLayers(kind.shortName, ls, Positions.parse(positions));

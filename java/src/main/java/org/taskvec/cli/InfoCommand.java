@@ -75,7 +75,7 @@ final class InfoCommand implements Callable<Integer> {
         try (Session s = model.newSession(SessionParams.defaults().withContextSize(256))) {
             java.util.List<HookPoint> offered = HookPoint.offered(s, layers);
             System.out.println("hook points    (checked against this model's graph)");
-            for (HookPoint.Kind k : HookPoint.Kind.values()) {
+            for (org.taskvec.engine.PointKind k : org.taskvec.engine.PointKind.values()) {
                 java.util.List<HookPoint> of = offered.stream().filter(p -> p.kind() == k).toList();
                 if (of.isEmpty()) {
                     System.out.printf("  %-12s not in this model's graph%n", k.shortName);

@@ -46,7 +46,7 @@ final class LensCommand implements Callable<Integer> {
             int[] ls = PromptOptions.parseLayers(layers, model.layers());
             Positions pos = Positions.parse(position);
             RunResult r = HookedRun.run(session, promptOptions.prompt(), Hooks.create()
-                    .captureLayers(HookPoint.Kind.RESID_POST.shortName, ls, pos));
+                    .captureLayers(org.taskvec.engine.PointKind.RESID_POST.shortName, ls, pos));
             Capture c0 = r.captures().get(0);
             if (c0.positions().length != 1) {
                 throw new org.taskvec.engine.InvalidInputException("--position must select one position, got "

@@ -561,9 +561,10 @@ public final class Model implements AutoCloseable {
         }
     }
 
-    /** Width of one row of a hook point (native point code); -1 for an unknown code. */
-    public int hookPointWidth(int pointCode) {
-        return enterAnd(() -> tv_hook_point_width(handle, pointCode));
+    /** Width of one row of a hook point: the embedding width, or heads x head width for attn_z. */
+    public int hookPointWidth(PointKind point) {
+        Objects.requireNonNull(point, "point");
+        return enterAnd(() -> tv_hook_point_width(handle, point.code));
     }
 
     /** Opens a session with default parameters. */

@@ -51,7 +51,7 @@ public final class Session implements AutoCloseable {
     private GenerationParams lastParams;
     // Native row buffers of the hooks now attached; freed by clearHooks().
     private final java.util.List<FloatPointer> hookBuffers = new java.util.ArrayList<>();
-    private final java.util.List<RawHook> hooks = new java.util.ArrayList<>();
+    private final java.util.List<HookSpec> hooks = new java.util.ArrayList<>();
 
     Session(Model model, SessionParams params) {
         Objects.requireNonNull(params, "params");
@@ -223,14 +223,11 @@ public final class Session implements AutoCloseable {
      * Attaches a hook for the evaluations that follow, until {@link #clearHooks()}; returns its id. Low level:
      * {@code org.taskvec.hooks.HookedRun} resolves names and positions and cleans up.
      */
-    public int addHook(RawHook hook) {
+    public int addHook(HookSpec hook) {
         Objects.requireNonNull(hook, "hook");
         guard.enter();
         try {
             int width = model.hookPointWidth(hook.point());
-            if (width <= 0) {
-                throw new InvalidInputException("unknown hook point code " + hook.point());
-            }
             if (hook.data() != null && hook.data().length != (long) hook.rows() * width) {
                 throw new InvalidInputException("hook data has " + hook.data().length + " values; " + hook.rows()
                         + " rows of width " + width + " need " + (long) hook.rows() * width);
@@ -246,7 +243,7 @@ public final class Session implements AutoCloseable {
                 if (pos != null) {
                     pp.put(pos, 0, pos.length);
                 }
-                hp.point(hook.point()).layer(hook.layer()).op(hook.op()).phase(hook.phase())
+                hp.point(hook.point().code).layer(hook.layer()).op(hook.action().code).phase(hook.phase().code)
                         .positions(pp).n_positions(pos == null ? -1 : pos.length).data(buf).n_rows(hook.rows())
                         .scale(hook.scale());
                 int st = tv_session_add_hook(handle, hp, id);
@@ -343,16 +340,17 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * The graph node that holds a hook point (native point code, block) on this session's model: its llama.cpp name
+     * The graph node that holds a hook point (kind, block) on this session's model: its llama.cpp name
      * (e.g. {@code l_out-3}), or for an unnamed node the operation and weight that identify it (e.g.
      * {@code mul_mat(blk.3.attn_output.weight)}); empty when the model's graph has no such node. Low level:
      * {@code org.taskvec.hooks.HookPoint} names the points.
      */
-    public Optional<String> pointNode(int point, int layer) {
+    public Optional<String> pointNode(PointKind point, int layer) {
+        Objects.requireNonNull(point, "point");
         guard.enter(HandleGuard.Access.READ);
         try {
             try (BytePointer buf = new BytePointer(256)) {
-                int n = tv_session_point_node(handle, point, layer, buf, 256);
+                int n = tv_session_point_node(handle, point.code, point.perLayer ? layer : 0, buf, 256);
                 if (n < 0) {
                     if (tv_last_status() == TV_ERR_NO_POINT) {
                         return Optional.empty();

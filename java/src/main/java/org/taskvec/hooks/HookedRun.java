@@ -9,9 +9,11 @@ import org.taskvec.engine.GenerationParams;
 import org.taskvec.engine.InvalidInputException;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.Prompt;
-import org.taskvec.engine.RawHook;
+import org.taskvec.engine.HookAction;
+import org.taskvec.engine.HookPhase;
+import org.taskvec.engine.HookSpec;
+import org.taskvec.engine.PointKind;
 import org.taskvec.engine.Session;
-import org.taskvec.nativeapi.TaskvecNative;
 
 /**
  * Runs a prompt (and optionally a generation) with hooks attached: names and positions are resolved and checked
@@ -47,13 +49,13 @@ public final class HookedRun {
         }
         int nLayer = model.layers();
         // Resolve and check everything first: a bad hook fails the run before it starts.
-        List<RawHook> raw = new ArrayList<>();
+        List<HookSpec> raw = new ArrayList<>();
         List<Registered> meta = new ArrayList<>();
         List<HookPoint> points = new ArrayList<>();
         List<float[][]> means = new ArrayList<>();
         for (Hooks.Pending h : hooks.pending()) {
             HookPoint point = HookPoint.parse(h.point(), nLayer);
-            int width = model.hookPointWidth(point.code());
+            int width = model.hookPointWidth(point.kind());
             if (h.vectors() != null) {
                 for (float[] v : h.vectors()) {
                     if (v.length != width) {
@@ -74,8 +76,8 @@ public final class HookedRun {
             for (int i = 0; i < points.size(); i++) {
                 Hooks.Pending h = hooks.pending().get(i);
                 if (h.op() == HookOp.MEAN_ABLATE && h.vectors() == null) {
-                    int id = session.addHook(new RawHook(points.get(i).code(), points.get(i).nativeLayer(),
-                            TaskvecNative.TV_HOOK_CAPTURE, TaskvecNative.TV_PHASE_PROMPT, null, layout.length, null, 1f));
+                    int id = session.addHook(new HookSpec(points.get(i).kind(), points.get(i).nativeLayer(),
+                            HookAction.CAPTURE, HookPhase.PROMPT, null, layout.length, null, 1f));
                     session.evaluate(prompt, false);
                     float[][] rows = session.hookRows(id);
                     means.set(i, new float[][] {new Capture(points.get(i), null, rows).mean()});
@@ -93,7 +95,7 @@ public final class HookedRun {
                         throw new InvalidInputException(vectors.length + " vectors for " + count + " positions at "
                                 + point.name() + "; give 1 or " + count);
                     }
-                    RawHook r = rawHook(point, h.op(), TaskvecNative.TV_PHASE_PROMPT, pos, count, vectors, h.scale());
+                    HookSpec r = spec(point, h.op(), HookPhase.PROMPT, pos, count, vectors, h.scale());
                     int id = session.addHook(r);
                     meta.add(new Registered(id, point, h.op(),
                             pos == null ? IntStream.range(0, layout.length).toArray() : pos, false, pos == null));
@@ -103,7 +105,7 @@ public final class HookedRun {
                     int[] pos = h.positions().isAll() || h.positions().isLast() ? null
                             : h.positions().continuation(layout.length);
                     int count = pos == null ? Math.max(1, params.maxTokens()) : pos.length;
-                    RawHook r = rawHook(point, h.op(), TaskvecNative.TV_PHASE_GENERATION, pos, count, vectors,
+                    HookSpec r = spec(point, h.op(), HookPhase.GENERATION, pos, count, vectors,
                             h.scale());
                     int id = session.addHook(r);
                     meta.add(new Registered(id, point, h.op(), pos, true, pos == null));
@@ -173,16 +175,14 @@ public final class HookedRun {
         };
     }
 
-    private static RawHook rawHook(HookPoint point, HookOp op, int phase, int[] positions, int count,
-                                   float[][] vectors, float scale) {
-        int code;
-        switch (op) {
-            case CAPTURE: code = TaskvecNative.TV_HOOK_CAPTURE; break;
-            case REPLACE: case MEAN_ABLATE: code = TaskvecNative.TV_HOOK_REPLACE; break;
-            case ADD: code = TaskvecNative.TV_HOOK_ADD; break;
-            case ZERO: code = TaskvecNative.TV_HOOK_ZERO; break;
-            default: throw new IllegalStateException(op.toString());
-        }
+    private static HookSpec spec(HookPoint point, HookOp op, HookPhase phase, int[] positions, int count,
+                                 float[][] vectors, float scale) {
+        HookAction action = switch (op) {
+            case CAPTURE -> HookAction.CAPTURE;
+            case REPLACE, MEAN_ABLATE -> HookAction.REPLACE;
+            case ADD -> HookAction.ADD;
+            case ZERO -> HookAction.ZERO;
+        };
         float[] data = null;
         int rows = op == HookOp.CAPTURE ? count : 0;
         if (vectors != null) {
@@ -193,6 +193,6 @@ public final class HookedRun {
                 System.arraycopy(vectors[r], 0, data, r * w, w);
             }
         }
-        return new RawHook(point.code(), point.nativeLayer(), code, phase, positions, rows, data, scale);
+        return new HookSpec(point.kind(), point.nativeLayer(), action, phase, positions, rows, data, scale);
     }
 }

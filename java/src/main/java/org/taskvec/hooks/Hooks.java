@@ -5,6 +5,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
 import java.util.stream.IntStream;
+import org.taskvec.engine.HookPhase;
 
 /**
  * The hooks of one run, built fluently. Hook points are {@link HookPoint} names such as
@@ -49,7 +50,7 @@ public final class Hooks {
 
     /** Captures the point kind (e.g. "resid_post") at every given layer. */
     public Hooks captureLayers(String kind, int[] layers, Positions positions) {
-        HookPoint.Kind k = HookPoint.Kind.parse(kind);
+        org.taskvec.engine.PointKind k = org.taskvec.engine.PointKind.parse(kind);
         for (int l : layers) {
             capture(new HookPoint(k, l).name(), positions);
         }

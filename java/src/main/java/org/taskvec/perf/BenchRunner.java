@@ -14,7 +14,7 @@ import org.taskvec.engine.Model;
 import org.taskvec.engine.Prompt;
 import org.taskvec.engine.Session;
 import org.taskvec.engine.SessionParams;
-import org.taskvec.hooks.HookPhase;
+import org.taskvec.engine.HookPhase;
 import org.taskvec.hooks.HookedRun;
 import org.taskvec.hooks.Hooks;
 import org.taskvec.hooks.Positions;

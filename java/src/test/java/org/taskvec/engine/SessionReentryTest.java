@@ -20,7 +20,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.taskvec.TestModels;
-import org.taskvec.nativeapi.TaskvecNative;
 
 /**
  * Closing a session while a call is in flight (from another thread, or from the call's own token listener) and
@@ -247,8 +246,8 @@ class SessionReentryTest {
             try (Session s = model.newSession(params())) {
                 int promptPositions = s.layout(PROMPT).length;
                 int[] layoutOutside = s.layout(Prompt.of("Q: Paris"));
-                int capture = s.addHook(new RawHook(TaskvecNative.TV_POINT_RESID_POST, 0,
-                        TaskvecNative.TV_HOOK_CAPTURE, TaskvecNative.TV_PHASE_GENERATION, null, 16, null, 1f));
+                int capture = s.addHook(new HookSpec(PointKind.RESID_POST, 0,
+                        HookAction.CAPTURE, HookPhase.GENERATION, null, 16, null, 1f));
                 List<Integer> seen = new ArrayList<>();
                 List<Integer> argmaxes = new ArrayList<>();
                 AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -288,8 +287,8 @@ class SessionReentryTest {
     void aListenerThatChangesItsSessionGetsATypedReentrantException() {
         assertTimeoutPreemptively(LIMIT, () -> {
             try (Session s = model.newSession(params())) {
-                RawHook hook = new RawHook(TaskvecNative.TV_POINT_RESID_POST, 0, TaskvecNative.TV_HOOK_CAPTURE,
-                        TaskvecNative.TV_PHASE_GENERATION, null, 4, null, 1f);
+                HookSpec hook = new HookSpec(PointKind.RESID_POST, 0, HookAction.CAPTURE,
+                        HookPhase.GENERATION, null, 4, null, 1f);
                 Map<String, Executable> calls = new LinkedHashMap<>();
                 calls.put("evaluate", () -> s.evaluate(Prompt.of("Q:")));
                 calls.put("evaluate afresh", () -> s.evaluate(Prompt.of("Q:"), false));

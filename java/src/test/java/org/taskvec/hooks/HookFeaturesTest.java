@@ -1,5 +1,6 @@
 package org.taskvec.hooks;
 
+import org.taskvec.engine.HookPhase;
 import static org.junit.jupiter.api.Assertions.*;
 
 import java.nio.file.Path;

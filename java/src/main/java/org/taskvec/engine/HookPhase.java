@@ -1,4 +1,4 @@
-package org.taskvec.hooks;
+package org.taskvec.engine;
 
 import org.taskvec.nativeapi.TaskvecNative;
 
