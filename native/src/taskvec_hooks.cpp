@@ -2,8 +2,8 @@
 //
 // The callback is installed only while a session has hooks for the phase being evaluated; a hook-free session or
 // phase runs with no callback at all. Row r of a hooked node is a token index: ubatch_start + r, or, for nodes
-// that keep only output rows (last layer), the r-th output of the ubatch. The decode loop in taskvec.cpp submits
-// one ubatch per llama_decode while hooks are active, so that ubatch_start is known for every node.
+// that keep only output rows (last layer), the r-th output of the ubatch. The decode loop in taskvec_session.cpp
+// submits one ubatch per llama_decode while hooks are active, so that ubatch_start is known for every node.
 #include "taskvec.h"
 #include "taskvec_internal.h"
 
@@ -32,27 +32,27 @@ int32_t slot_of(tv::hook & h, int32_t index) {
     return (int32_t) (it - h.positions.begin());
 }
 
-void apply(tv::hook_set & hs, tv::hook & h, ggml_tensor * t) {
+void apply(tv::hook_plan & plan, tv::hook & h, ggml_tensor * t) {
     if (t->type != GGML_TYPE_F32 || t->ne[0] != h.width || t->nb[0] != sizeof(float) ||
         t->nb[1] != (size_t) t->ne[0] * sizeof(float)) {
-        if (hs.error.empty()) {
-            hs.error = std::string("hook point ") + t->name + " is not a contiguous F32 matrix of width " +
+        if (plan.error.empty()) {
+            plan.error = std::string("hook point ") + t->name + " is not a contiguous F32 matrix of width " +
                        std::to_string(h.width) + " (type " + ggml_type_name(t->type) + ", ne0 " +
                        std::to_string(t->ne[0]) + ")";
         }
         return;
     }
     const int64_t n_rows = t->ne[1];
-    if (h.output_rows_only && (int64_t) hs.ubatch_outputs.size() != n_rows) {
-        if (hs.error.empty()) {
-            hs.error = std::string("hook point ") + t->name + " has " + std::to_string(n_rows) +
-                       " rows but the ubatch has " + std::to_string(hs.ubatch_outputs.size()) + " outputs";
+    if (h.output_rows_only && (int64_t) plan.ubatch_outputs.size() != n_rows) {
+        if (plan.error.empty()) {
+            plan.error = std::string("hook point ") + t->name + " has " + std::to_string(n_rows) +
+                       " rows but the ubatch has " + std::to_string(plan.ubatch_outputs.size()) + " outputs";
         }
         return;
     }
     const size_t row_bytes = (size_t) h.width * sizeof(float);
     for (int64_t r = 0; r < n_rows; ++r) {
-        const int32_t index = h.output_rows_only ? hs.ubatch_outputs[(size_t) r] : hs.ubatch_start + (int32_t) r;
+        const int32_t index = h.output_rows_only ? plan.ubatch_outputs[(size_t) r] : plan.ubatch_start + (int32_t) r;
         const int32_t k = slot_of(h, index);
         if (k < 0) {
             continue;
@@ -74,25 +74,25 @@ void apply(tv::hook_set & hs, tv::hook & h, ggml_tensor * t) {
             case TV_HOOK_ADD: {
                 const int32_t src = h.n_rows == 1 ? 0 : k;
                 if (src < h.n_rows) {
-                    hs.scratch.resize((size_t) h.width);
-                    ggml_backend_tensor_get(t, hs.scratch.data(), offset, row_bytes);
+                    plan.scratch.resize((size_t) h.width);
+                    ggml_backend_tensor_get(t, plan.scratch.data(), offset, row_bytes);
                     const float * d = h.data + (size_t) src * h.width;
                     for (int32_t i = 0; i < h.width; ++i) {
-                        hs.scratch[(size_t) i] += h.scale * d[i];
+                        plan.scratch[(size_t) i] += h.scale * d[i];
                     }
-                    ggml_backend_tensor_set(t, hs.scratch.data(), offset, row_bytes);
+                    ggml_backend_tensor_set(t, plan.scratch.data(), offset, row_bytes);
                 }
                 break;
             }
             case TV_HOOK_ZERO:
-                hs.scratch.assign((size_t) h.width, 0.0f);
-                ggml_backend_tensor_set(t, hs.scratch.data(), offset, row_bytes);
+                plan.scratch.assign((size_t) h.width, 0.0f);
+                ggml_backend_tensor_set(t, plan.scratch.data(), offset, row_bytes);
                 break;
             default:
                 break;
         }
         if (h.op != TV_HOOK_CAPTURE) {
-            hs.written_from = std::min(hs.written_from, index);
+            plan.written_from = std::min(plan.written_from, index);
         }
         h.rows_done++;
     }
@@ -104,47 +104,47 @@ namespace tv {
 
 bool hook_callback(ggml_tensor * t, bool ask, void * user_data) {
     auto * s = static_cast<tv_session *>(user_data);
-    hook_set & hs = s->hooks;
+    hook_plan & plan = s->plan;
     if (ask) {
         // Called for every node of every graph: a first-character test, then a full compare.
-        for (const node_ref * w : hs.wanted) {
+        for (const node_ref * w : plan.wanted) {
             if (w->matches(t)) {
                 return true;
             }
         }
         return false;
     }
-    for (hook & h : hs.hooks) {
-        if (active_in(h, hs.phase) && h.node.matches(t)) {
-            apply(hs, h, t);
+    for (hook & h : plan.hooks) {
+        if (active_in(h, plan.phase) && h.node.matches(t)) {
+            apply(plan, h, t);
         }
     }
     return true;  // keep computing the graph
 }
 
 bool arm_hooks(tv_session * s, int32_t phase) {
-    hook_set & hs = s->hooks;
-    hs.phase = phase;
-    hs.wanted.clear();
-    for (const hook & h : hs.hooks) {
+    hook_plan & plan = s->plan;
+    plan.phase = phase;
+    plan.wanted.clear();
+    for (const hook & h : plan.hooks) {
         if (active_in(h, phase) &&
-            std::none_of(hs.wanted.begin(), hs.wanted.end(), [&](const node_ref * w) {
+            std::none_of(plan.wanted.begin(), plan.wanted.end(), [&](const node_ref * w) {
                 return w->name == h.node.name && w->weight == h.node.weight && w->op == h.node.op;
             })) {
-            hs.wanted.push_back(&h.node);
+            plan.wanted.push_back(&h.node);
         }
     }
-    const bool on = !hs.wanted.empty();
+    const bool on = !plan.wanted.empty();
     if (on != s->callback_installed) {
-        set_eval_callback(s->ctx, on ? hook_callback : nullptr, on ? s : nullptr);
+        set_eval_callback(s->ctx.get(), on ? hook_callback : nullptr, on ? s : nullptr);
         s->callback_installed = on;
     }
     return on;
 }
 
 const hook * hook_on_text_only_node(const tv_session * s, int32_t first, int32_t n) {
-    for (const hook & h : s->hooks.hooks) {
-        if (!h.node.tokens_only || !active_in(h, s->hooks.phase)) {
+    for (const hook & h : s->plan.hooks) {
+        if (!h.node.tokens_only || !active_in(h, s->plan.phase)) {
             continue;
         }
         if (h.all_positions) {
@@ -159,8 +159,8 @@ const hook * hook_on_text_only_node(const tv_session * s, int32_t first, int32_t
 }
 
 bool hook_needs_output(const tv_session * s, int32_t index) {
-    for (const hook & h : s->hooks.hooks) {
-        if (h.output_rows_only && active_in(h, s->hooks.phase) &&
+    for (const hook & h : s->plan.hooks) {
+        if (h.output_rows_only && active_in(h, s->plan.phase) &&
             (h.all_positions || std::binary_search(h.positions.begin(), h.positions.end(), index))) {
             return true;
         }
@@ -170,7 +170,7 @@ bool hook_needs_output(const tv_session * s, int32_t index) {
 
 int32_t first_hooked_position(const tv_session * s) {
     int32_t first = INT32_MAX;
-    for (const hook & h : s->hooks.hooks) {
+    for (const hook & h : s->plan.hooks) {
         if (active_in(h, TV_PHASE_PROMPT)) {
             first = std::min(first, h.all_positions ? 0 : h.positions.front());
         }
@@ -199,11 +199,11 @@ extern "C" TV_API int32_t tv_hook_point_width(const tv_model * m, int32_t point)
         return -1;
     }
     if (point == TV_POINT_ATTN_Z) {
-        const int32_t n_head = llama_model_n_head(m->model);
-        const int32_t n_embd = llama_model_n_embd(m->model);
+        const int32_t n_head = llama_model_n_head(m->model.get());
+        const int32_t n_embd = llama_model_n_embd(m->model.get());
         return n_head > 0 ? n_head * (n_embd / n_head) : -1;
     }
-    return llama_model_n_embd(m->model);
+    return llama_model_n_embd(m->model.get());
 }
 
 extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p, int32_t * hook_id) {
@@ -211,7 +211,7 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         if (s == nullptr) {
             return fail(TV_ERR_INVALID_ARG, "session is NULL");
         }
-        const int32_t n_layer = llama_model_n_layer(s->model->model);
+        const int32_t n_layer = llama_model_n_layer(s->model->model.get());
         const int32_t width = tv_hook_point_width(s->model, p.point);
         if (width <= 0) {
             return fail(TV_ERR_INVALID_ARG, "unknown hook point %d", p.point);
@@ -233,7 +233,7 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         if (p.n_positions < -1 || p.n_positions == 0 || (p.n_positions > 0 && p.positions == nullptr)) {
             return fail(TV_ERR_INVALID_ARG, "invalid positions (n_positions %d)", p.n_positions);
         }
-        const int32_t n_ctx = (int32_t) llama_n_ctx(s->ctx);
+        const int32_t n_ctx = (int32_t) llama_n_ctx(s->ctx.get());
         for (int32_t i = 0; i < p.n_positions; ++i) {
             if (p.positions[i] < 0 || p.positions[i] >= n_ctx) {
                 return fail(TV_ERR_INVALID_ARG, "position %d is outside the context [0, %d)", p.positions[i], n_ctx);
@@ -278,10 +278,10 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         h.n_rows = p.data == nullptr ? 0 : p.n_rows;
         h.width = width;
         h.scale = p.scale;
-        s->hooks.hooks.push_back(std::move(h));
-        s->hooks.error.clear();
+        s->plan.hooks.push_back(std::move(h));
+        s->plan.error.clear();
         if (hook_id != nullptr) {
-            *hook_id = (int32_t) s->hooks.hooks.size() - 1;
+            *hook_id = (int32_t) s->plan.hooks.size() - 1;
         }
         return TV_OK;
     } catch (const std::exception & e) {
@@ -290,24 +290,24 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
 }
 
 extern "C" TV_API int32_t tv_session_hook_rows(const tv_session * s, int32_t hook_id) {
-    if (s == nullptr || hook_id < 0 || hook_id >= (int32_t) s->hooks.hooks.size()) {
+    if (s == nullptr || hook_id < 0 || hook_id >= (int32_t) s->plan.hooks.size()) {
         return -1;
     }
-    const tv::hook & h = s->hooks.hooks[(size_t) hook_id];
+    const tv::hook & h = s->plan.hooks[(size_t) hook_id];
     // a capture on every position holds at most n_rows rows; other operations report every row they touched
     return h.all_positions && h.op == TV_HOOK_CAPTURE ? std::min(h.rows_done, h.n_rows) : h.rows_done;
 }
 
 extern "C" TV_API int32_t tv_session_written_from(const tv_session * s) {
-    return s == nullptr || s->hooks.written_from == INT32_MAX ? -1 : s->hooks.written_from;
+    return s == nullptr || s->plan.written_from == INT32_MAX ? -1 : s->plan.written_from;
 }
 
 extern "C" TV_API void tv_session_clear_hooks(tv_session * s) {
     if (s == nullptr) {
         return;
     }
-    s->hooks.hooks.clear();
-    s->hooks.wanted.clear();
-    s->hooks.error.clear();
+    s->plan.hooks.clear();
+    s->plan.wanted.clear();
+    s->plan.error.clear();
     tv::arm_hooks(s, 0);
 }

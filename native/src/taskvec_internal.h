@@ -1,4 +1,10 @@
 // Internal declarations shared by the translation units of libtaskvec.
+//
+// Files, one concept each: taskvec_library.cpp (errors, init, versions), taskvec_model.cpp (load, metadata, chat
+// template, quantize), taskvec_tokens.cpp, taskvec_prompt.cpp (prompts and their tokenization into units),
+// taskvec_images.cpp (the encoded-image cache), taskvec_image_embd.cpp, taskvec_session.cpp (KV/position
+// bookkeeping, decoding), taskvec_generation.cpp (sampling, stops), taskvec_hooks.cpp, taskvec_points.cpp,
+// taskvec_lens.cpp, taskvec_log.cpp, taskvec_llama_internals.cpp.
 #pragma once
 
 #include "taskvec.h"
@@ -6,20 +12,82 @@
 #include "llama.h"
 #include "mtmd.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstdint>
+#include <cstring>
+#include <exception>
 #include <list>
-#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace tv {
 // Points llama.cpp, ggml and libmtmd logging at the library's line router.
 void install_log_router();
 
+// ---- errors (taskvec_library.cpp) ----------------------------------------------------------------------------
+
 // Records a failure message for tv_last_error() and returns status.
 tv_status fail(tv_status status, const char * fmt, ...);
+
+// Runs body, turning any C++ exception into TV_ERR_INTERNAL (nothing may unwind into the JVM).
+template <typename F>
+tv_status guarded(F && body) {
+    try {
+        return body();
+    } catch (const std::exception & e) {
+        return fail(TV_ERR_INTERNAL, "internal error: %s", e.what());
+    } catch (...) {
+        return fail(TV_ERR_INTERNAL, "internal error: unknown exception");
+    }
+}
+
+// Copies s into buf as snprintf would (truncated, NUL-terminated) and returns its full length.
+inline int32_t copy_out(const std::string & s, char * buf, int32_t buf_size) {
+    if (buf != nullptr && buf_size > 0) {
+        size_t n = std::min((size_t) buf_size - 1, s.size());
+        memcpy(buf, s.data(), n);
+        buf[n] = '\0';
+    }
+    return (int32_t) s.size();
+}
+
+// ---- owned llama.cpp and libmtmd handles ---------------------------------------------------------------------
+
+// Deleter that hands a pointer to the library's free function (std::unique_ptr never calls it with NULL).
+template <auto Free>
+struct free_with {
+    template <typename T>
+    void operator()(T * p) const { Free(p); }
+};
+
+using model_ptr = std::unique_ptr<llama_model, free_with<llama_model_free>>;
+using context_ptr = std::unique_ptr<llama_context, free_with<llama_free>>;
+using sampler_ptr = std::unique_ptr<llama_sampler, free_with<llama_sampler_free>>;
+using mtmd_ptr = std::unique_ptr<mtmd_context, free_with<mtmd_free>>;
+using bitmap_ptr = std::unique_ptr<mtmd_bitmap, free_with<mtmd_bitmap_free>>;
+using chunks_ptr = std::unique_ptr<mtmd_input_chunks, free_with<mtmd_input_chunks_free>>;
+
+// A llama_batch (a struct of malloc'ed arrays, passed by value) that frees its arrays when it goes.
+struct owned_batch {
+    llama_batch value{};
+    owned_batch() = default;
+    explicit owned_batch(int32_t n_tokens) : value(llama_batch_init(n_tokens, 0, 1)) {}
+    owned_batch(owned_batch && o) noexcept : value(o.value) { o.value = llama_batch{}; }
+    owned_batch & operator=(owned_batch && o) noexcept {
+        std::swap(value, o.value);
+        return *this;
+    }
+    owned_batch(const owned_batch &) = delete;
+    owned_batch & operator=(const owned_batch &) = delete;
+    ~owned_batch() { llama_batch_free(value); }
+};
+
+// ---- hook points and hooks (taskvec_points.cpp, taskvec_hooks.cpp) -------------------------------------------
 
 // The graph node that holds a hook point: a named node, or an unnamed one known by its operation and the weight
 // it applies (src[src_index] is that weight, or a copy of it whose name contains the weight's name).
@@ -62,8 +130,9 @@ struct hook {
     int32_t rows_done = 0;           // rows captured or written so far (all-positions hooks count positions)
 };
 
-// The hooks of a session and the state the graph callback needs to map tensor rows to positions.
-struct hook_set {
+// The hook plan of a session: its validated hooks with their resolved graph nodes, the phase being evaluated and
+// the row mapping of the ubatch being computed (what the graph callback needs to map tensor rows to positions).
+struct hook_plan {
     std::vector<hook> hooks;
     int32_t phase = 0;                   // the phase now being evaluated (TV_PHASE_*)
     std::vector<const node_ref *> wanted; // nodes that active hooks read or write (point into hooks)
@@ -91,32 +160,103 @@ int32_t first_hooked_position(const tv_session * s);
 // Installs or removes llama.cpp's graph callback on a live context (taskvec_llama_internals.cpp).
 void set_eval_callback(llama_context * ctx, bool (*cb)(struct ggml_tensor *, bool, void *), void * user_data);
 
-// Weights read from the model file for the logit lens (taskvec_lens.cpp).
+// ---- logit lens (taskvec_lens.cpp) ---------------------------------------------------------------------------
+
+// Weights read from the model file for the logit lens.
 struct lens_weights;
 void lens_weights_free(lens_weights * w);
+using lens_ptr = std::unique_ptr<lens_weights, free_with<lens_weights_free>>;
+
+// ---- encoded images (taskvec_images.cpp) ---------------------------------------------------------------------
+
+// Encoded images by key (content digest and row count), least recently used first out, within a byte limit.
+// Not thread-safe: the model's mtmd_mutex guards it.
+class image_cache {
+public:
+    explicit image_cache(size_t limit = 0) : limit_(limit) {}
+    // The cached rows of key when they hold n floats (counted as a hit), else NULL.
+    const std::vector<float> * find(uint64_t key, size_t n);
+    // Counts a miss and keeps embd under key, evicting the least recently used entries to stay within the
+    // limit (an entry larger than the limit is not kept).
+    void put(uint64_t key, const std::vector<float> & embd);
+    int64_t hits() const { return hits_; }
+    int64_t misses() const { return misses_; }
+
+private:
+    struct entry {
+        std::vector<float> embd;
+        std::list<uint64_t>::iterator lru;
+    };
+    std::unordered_map<uint64_t, entry> entries_;
+    std::list<uint64_t> lru_;
+    size_t bytes_ = 0;
+    size_t limit_ = 0;
+    int64_t hits_ = 0;
+    int64_t misses_ = 0;
+};
+
+// The embeddings of an image chunk (n_tokens rows of the model's input width) keyed by digest: from the model's
+// cache, or encoded by the projector and cached. Takes the model's mtmd_mutex.
+tv_status encoded_image(tv_model * m, const mtmd_input_chunk * chunk, uint64_t digest, int32_t n_tokens,
+                        std::vector<float> & embd);
+
+// ---- prompts (taskvec_prompt.cpp) ----------------------------------------------------------------------------
+
+// One evaluation unit of a tokenized prompt: a run of text tokens, or one media chunk of an image.
+struct prompt_unit {
+    std::vector<int32_t> tokens;                // text tokens
+    const mtmd_input_chunk * chunk = nullptr;   // media chunk, or nullptr
+    uint64_t digest = 0;                        // image chunk digest
+    int32_t n_tokens = 0;
+    int32_t image = -1;                         // media chunk: which image of the prompt (one image may make
+                                                // several chunks)
+};
+
+// A prompt turned into evaluation units; owns the media chunks the units point into.
+struct tokenized_prompt {
+    std::vector<prompt_unit> units;
+    std::vector<chunks_ptr> owned;
+    int32_t n_tokens() const {
+        int32_t n = 0;
+        for (const auto & u : units) {
+            n += u.n_tokens;
+        }
+        return n;
+    }
+};
+
+// Tokenizes p for model m into tp (text parts with the vocabulary, images through the projector).
+tv_status tokenize_prompt(tv_model * m, const tv_prompt * p, bool add_bos, tokenized_prompt & tp);
+
+// Prefix-reuse key of row `row` of an image chunk with digest `digest`.
+inline uint64_t image_key(uint64_t digest, int32_t row) {
+    return (digest ^ 0x9e3779b97f4a7c15ull) + (uint64_t) row * 0x100000001b3ull;
+}
+
+// ---- sessions (taskvec_session.cpp, taskvec_generation.cpp) --------------------------------------------------
+
+// Decodes text tokens at the end of the session (logits for the last one when want_logits), with the hooks of
+// phase active.
+tv_status decode_tokens(tv_session * s, const int32_t * tokens, int32_t n, bool want_logits, int32_t phase);
+
+// A sampler chain for sp (greedy at temperature 0); the session's seed where sp.seed is UINT32_MAX.
+sampler_ptr make_sampler(const tv_sampling_params & sp, uint32_t session_seed);
 }  // namespace tv
 
 // ---- handles -------------------------------------------------------------------------------------------------
 
+// The handles own what they hold: tv_model_free and tv_session_free are a plain delete. Members are destroyed in
+// reverse order, so a handle that another refers to is declared before it.
+
 struct tv_model {
-    llama_model * model = nullptr;
+    tv::model_ptr model;    // freed last: the projector context refers to it
     const llama_vocab * vocab = nullptr;
-    mtmd_context * mtmd = nullptr;
+    tv::mtmd_ptr mtmd;
     std::mutex mtmd_mutex;  // libmtmd's encode path is not thread-safe; sessions on several threads share it
     std::string path;       // the model file (the logit lens reads its output weights from it)
-    // encoded images by content digest, least recently used first out (guarded by mtmd_mutex)
-    struct cached_image {
-        std::vector<float> embd;
-        std::list<uint64_t>::iterator lru;
-    };
-    std::unordered_map<uint64_t, cached_image> image_cache;
-    std::list<uint64_t> image_lru;
-    size_t image_cache_bytes = 0;
-    size_t image_cache_limit = 0;
-    int64_t image_hits = 0;
-    int64_t image_misses = 0;
+    tv::image_cache images; // encoded images (guarded by mtmd_mutex)
     std::mutex lens_mutex;
-    tv::lens_weights * lens = nullptr;
+    tv::lens_ptr lens;
     std::mutex points_mutex;
     std::unique_ptr<tv::point_table> points;  // built by the first session that needs it
 };
@@ -143,11 +283,11 @@ struct tv_position {
 };
 
 struct tv_session {
-    tv_model * model = nullptr;
-    llama_context * ctx = nullptr;
-    llama_sampler * sampler = nullptr;
-    llama_batch batch{};
+    tv_model * model = nullptr;  // not owned
+    tv::context_ptr ctx;         // freed after the sampler and the batch (declared before them)
+    tv::owned_batch batch;
     int32_t batch_cap = 0;
+    tv::sampler_ptr sampler;
     uint32_t seed = 0;
     std::vector<tv_position> positions;
     int32_t next_pos = 0;       // llama position of the next token
@@ -157,6 +297,6 @@ struct tv_session {
     size_t longest_stop = 0;
     std::string generated;      // text generated since the last prompt (matched against stop strings)
     char piece[256];
-    tv::hook_set hooks;
+    tv::hook_plan plan;
     bool callback_installed = false;
 };

@@ -114,10 +114,10 @@ lens_weights * load(const tv_model * m) {
     f32_vector("output_norm.bias", w->n_embd, w->norm_bias);
     f32_vector("output.bias", w->n_vocab, w->bias);
     char arch[64] = {0};
-    llama_model_meta_val_str(m->model, "general.architecture", arch, sizeof(arch));
+    llama_model_meta_val_str(m->model.get(), "general.architecture", arch, sizeof(arch));
     auto meta_float = [&](const char * key, float & dst) {
         char v[64] = {0};
-        if (llama_model_meta_val_str(m->model, (std::string(arch) + key).c_str(), v, sizeof(v)) > 0) {
+        if (llama_model_meta_val_str(m->model.get(), (std::string(arch) + key).c_str(), v, sizeof(v)) > 0) {
             dst = strtof(v, nullptr);
         }
     };
@@ -139,18 +139,18 @@ extern "C" TV_API tv_status tv_model_logit_lens(tv_model * m, const float * x, i
         {
             std::lock_guard<std::mutex> lock(m->lens_mutex);
             if (m->lens == nullptr) {
-                m->lens = tv::load(m);
+                m->lens.reset(tv::load(m));
             }
-            w = m->lens;
+            w = m->lens.get();
         }
         const int64_t d = w->n_embd;
         if (w->n_vocab != llama_vocab_n_tokens(m->vocab)) {
             return fail(TV_ERR_STATE, "output matrix has %lld rows but the vocabulary %d tokens",
                         (long long) w->n_vocab, llama_vocab_n_tokens(m->vocab));
         }
-        if (d != llama_model_n_embd(m->model)) {
+        if (d != llama_model_n_embd(m->model.get())) {
             return fail(TV_ERR_STATE, "output matrix width %lld differs from the model's %d", (long long) d,
-                        llama_model_n_embd(m->model));
+                        llama_model_n_embd(m->model.get()));
         }
         const auto * traits = ggml_get_type_traits(w->output_type);
         std::vector<float> xn((size_t) d);

@@ -183,11 +183,11 @@ const point_table & model_points(tv_session * s) {
     }
     auto table = std::make_unique<point_table>();
     char arch[128] = {0};
-    llama_model_meta_val_str(m->model, "general.architecture", arch, sizeof arch);
+    llama_model_meta_val_str(m->model.get(), "general.architecture", arch, sizeof arch);
     table->arch = arch;
-    table->n_layer = llama_model_n_layer(m->model);
+    table->n_layer = llama_model_n_layer(m->model.get());
     // Two tokens, one output: nodes after the last block's get_rows hold one row, all others two.
-    ggml_cgraph * gf = llama_graph_reserve(s->ctx, 2, 1, 1);
+    ggml_cgraph * gf = llama_graph_reserve(s->ctx.get(), 2, 1, 1);
     if (gf == nullptr) {
         throw std::runtime_error("llama.cpp could not build a graph for this model");
     }

@@ -1,0 +1,184 @@
+// Generation on a session: sampling parameters and the sampler chain, stop tokens and strings, and generation
+// step by step (tv_session_generate_step: sample, decode with the generation-phase hooks, check the stops) or in
+// one call (tv_session_generate).
+#include "taskvec.h"
+#include "taskvec_internal.h"
+
+#include "llama.h"
+
+#include <algorithm>
+#include <string>
+
+using tv::fail;
+
+namespace {
+
+tv_status check_sampling(const tv_sampling_params & sp) {
+    if (!(sp.temperature == sp.temperature) || sp.temperature > 100.0f) {  // NaN or absurd
+        return fail(TV_ERR_INVALID_ARG, "temperature must be a number in [0, 100], got %g", sp.temperature);
+    }
+    if (sp.top_k < 0) {
+        return fail(TV_ERR_INVALID_ARG, "top_k must be >= 0, got %d", sp.top_k);
+    }
+    if (!(sp.top_p > 0.0f && sp.top_p <= 1.0f)) {
+        return fail(TV_ERR_INVALID_ARG, "top_p must be in (0, 1], got %g", sp.top_p);
+    }
+    return TV_OK;
+}
+
+}  // namespace
+
+namespace tv {
+
+sampler_ptr make_sampler(const tv_sampling_params & sp, uint32_t session_seed) {
+    sampler_ptr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+    // the chain owns the samplers added to it
+    if (sp.temperature <= 0.0f) {
+        llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
+        return chain;
+    }
+    if (sp.top_k > 0) {
+        llama_sampler_chain_add(chain.get(), llama_sampler_init_top_k(sp.top_k));
+    }
+    if (sp.top_p < 1.0f) {
+        llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(sp.top_p, 1));
+    }
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(sp.temperature));
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(sp.seed == UINT32_MAX ? session_seed : sp.seed));
+    return chain;
+}
+
+}  // namespace tv
+
+extern "C" TV_API tv_sampling_params tv_sampling_default_params(void) {
+    tv_sampling_params p{};
+    p.temperature = 0.0f;
+    p.top_k = 40;
+    p.top_p = 0.95f;
+    p.seed = UINT32_MAX;  // the session's seed
+    return p;
+}
+
+extern "C" TV_API tv_status tv_session_set_sampling(tv_session * s, tv_sampling_params params) {
+    return tv::guarded([&] {
+        if (s == nullptr) {
+            return fail(TV_ERR_INVALID_ARG, "session is NULL");
+        }
+        tv_status st = check_sampling(params);
+        if (st != TV_OK) {
+            return st;
+        }
+        s->sampler = tv::make_sampler(params, s->seed);
+        return TV_OK;
+    });
+}
+
+extern "C" TV_API tv_status tv_session_sample(tv_session * s, int32_t * token) {
+    return tv::guarded([&] {
+        if (s == nullptr || token == nullptr) {
+            return fail(TV_ERR_INVALID_ARG, "tv_session_sample: NULL argument");
+        }
+        if (!s->logits_valid) {
+            return fail(TV_ERR_STATE, "no logits to sample from: evaluate a prompt that ends with text first");
+        }
+        *token = llama_sampler_sample(s->sampler.get(), s->ctx.get(), -1);
+        return TV_OK;
+    });
+}
+
+extern "C" TV_API tv_status tv_session_set_stops(tv_session * s, const int32_t * tokens, int32_t n_tokens,
+                                                 const char * strings, int32_t packed_len) {
+    return tv::guarded([&] {
+        if (s == nullptr || n_tokens < 0 || packed_len < 0 || (tokens == nullptr && n_tokens > 0) ||
+            (strings == nullptr && packed_len > 0)) {
+            return fail(TV_ERR_INVALID_ARG, "tv_session_set_stops: invalid arguments");
+        }
+        const int32_t n_vocab = llama_vocab_n_tokens(s->model->vocab);
+        for (int32_t i = 0; i < n_tokens; ++i) {
+            if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+                return fail(TV_ERR_INVALID_ARG, "stop token %d is outside the vocabulary [0, %d)", tokens[i], n_vocab);
+            }
+        }
+        if (packed_len > 0 && strings[packed_len - 1] != '\0') {
+            return fail(TV_ERR_INVALID_ARG, "packed stop strings must end with a NUL byte");
+        }
+        s->stop_tokens.assign(tokens, tokens + n_tokens);
+        s->stop_strings.clear();
+        s->longest_stop = 0;
+        for (int32_t off = 0; off < packed_len;) {
+            std::string str(strings + off);
+            off += (int32_t) str.size() + 1;
+            if (str.empty()) {
+                return fail(TV_ERR_INVALID_ARG, "stop strings must not be empty");
+            }
+            s->longest_stop = std::max(s->longest_stop, str.size());
+            s->stop_strings.push_back(std::move(str));
+        }
+        return TV_OK;
+    });
+}
+
+extern "C" TV_API tv_status tv_session_generate_step(tv_session * s, int32_t * token, int32_t * stop) {
+    return tv::guarded([&] {
+        if (s == nullptr || token == nullptr || stop == nullptr) {
+            return fail(TV_ERR_INVALID_ARG, "tv_session_generate_step: NULL argument");
+        }
+        *stop = TV_STOP_NONE;
+        if (!s->logits_valid) {
+            return fail(TV_ERR_STATE, "no logits to sample from: evaluate a prompt that ends with text first");
+        }
+        const int32_t t = llama_sampler_sample(s->sampler.get(), s->ctx.get(), -1);
+        *token = t;
+        if (llama_vocab_is_eog(s->model->vocab, t)) {
+            *stop = TV_STOP_EOG;
+            return TV_OK;
+        }
+        if ((int32_t) s->positions.size() + 1 > (int32_t) llama_n_ctx(s->ctx.get())) {
+            s->logits_valid = false;
+            return fail(TV_ERR_CONTEXT_FULL, "generation reached the end of the context (%d positions)",
+                        (int32_t) llama_n_ctx(s->ctx.get()));
+        }
+        const tv_status st = tv::decode_tokens(s, &t, 1, true, TV_PHASE_GENERATION);
+        if (st != TV_OK) {
+            return st;
+        }
+        if (std::find(s->stop_tokens.begin(), s->stop_tokens.end(), t) != s->stop_tokens.end()) {
+            *stop = TV_STOP_TOKEN;
+        } else if (!s->stop_strings.empty()) {
+            int32_t n = llama_token_to_piece(s->model->vocab, t, s->piece, sizeof(s->piece), 0, false);
+            if (n > 0 && n <= (int32_t) sizeof(s->piece)) {
+                s->generated.append(s->piece, (size_t) n);
+            }
+            // only the tail can hold a match that this token completed
+            const size_t from = s->generated.size() > s->longest_stop + (size_t) std::max(n, 0)
+                                    ? s->generated.size() - s->longest_stop - (size_t) std::max(n, 0) : 0;
+            for (const auto & str : s->stop_strings) {
+                if (s->generated.find(str, from) != std::string::npos) {
+                    *stop = TV_STOP_STRING;
+                    break;
+                }
+            }
+        }
+        return TV_OK;
+    });
+}
+
+extern "C" TV_API tv_status tv_session_generate(tv_session * s, int32_t n_max, int32_t * out, int32_t * n_out,
+                                                int32_t * stop) {
+    if (s == nullptr || out == nullptr || n_out == nullptr || stop == nullptr || n_max < 0) {
+        return fail(TV_ERR_INVALID_ARG, "tv_session_generate: invalid arguments");
+    }
+    *n_out = 0;
+    *stop = TV_STOP_NONE;
+    for (int32_t i = 0; i < n_max; ++i) {
+        const tv_status st = tv_session_generate_step(s, &out[i], stop);
+        if (st != TV_OK) {
+            return st;
+        }
+        *n_out = i + 1;
+        if (*stop != TV_STOP_NONE) {
+            break;
+        }
+    }
+    return TV_OK;
+}
