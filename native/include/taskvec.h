@@ -184,6 +184,7 @@ typedef struct tv_session_params {
     int32_t  flash_attn;      // -1 auto (default), 0 off, 1 on
     int32_t  kv_type;         // 0 = F16 (default), 1 = F32
     uint32_t seed;            // sampling seed (default 0)
+    int32_t  n_seq;           // parallel sequences (default 1): ids 0..n_seq-1 share the context's KV cache
 } tv_session_params;
 
 typedef struct tv_sampling_params {
@@ -223,6 +224,30 @@ TV_API int32_t tv_session_prompt_layout(tv_session * session, const tv_prompt * 
                                         int32_t capacity);
 // Appends tokens at the end of the session (no BOS) and evaluates them; logits of the last one afterwards.
 TV_API tv_status tv_session_eval_tokens(tv_session * session, const int32_t * tokens, int32_t n);
+
+// ---- parallel sequences -----------------------------------------------------------------------------------------
+//
+// A session created with n_seq > 1 holds that many independent sequences in one KV cache. The single-sequence
+// calls above (tv_session_eval_prompt, _logits, _truncate, _n_past, _tokens, generation) work on sequence 0.
+// Text of several sequences is decoded together (one llama_decode, so one read of the weights, for all of them);
+// images are decoded one sequence at a time. Each sequence reuses its own cached prefix as tv_session_eval_prompt
+// does. Hooks name their sequence (tv_hook_params.seq).
+
+TV_API int32_t   tv_session_n_seq(const tv_session * session);
+// Positions sequence seq holds (-1 for a bad argument).
+TV_API int32_t   tv_session_seq_n_past(const tv_session * session, int32_t seq);
+// Evaluates prompts[i] into sequence seqs[i] (distinct) for i < n; n_reused (n ints, may be NULL) receives the
+// positions each sequence kept from what it held.
+TV_API tv_status tv_session_eval_prompts(tv_session * session, const tv_prompt * const * prompts,
+                                         const int32_t * seqs, int32_t n, bool add_bos, bool reuse_prefix,
+                                         int32_t * n_reused);
+// Makes sequence dst hold the first n_keep positions of sequence src (its previous content dropped). The KV cells
+// are shared, not recomputed (llama_memory_seq_cp); with n_keep = all of src, dst takes src's last logits too.
+TV_API tv_status tv_session_seq_fork(tv_session * session, int32_t src, int32_t dst, int32_t n_keep);
+// The last logits of sequence seq (n_vocab floats).
+TV_API tv_status tv_session_seq_logits(tv_session * session, int32_t seq, float * out, int32_t n_vocab);
+// Keeps the first n_keep positions of sequence seq.
+TV_API tv_status tv_session_seq_truncate(tv_session * session, int32_t seq, int32_t n_keep);
 // Drops every position >= n_keep from the KV cache and the session's record (0 clears all).
 TV_API tv_status tv_session_truncate(tv_session * session, int32_t n_keep);
 
@@ -308,6 +333,7 @@ typedef struct tv_hook_params {
     float * data;         // capture: output rows (n_rows x width), written as rows pass; replace / add: input rows
     int32_t n_rows;       // rows in data; for replace / add, 1 = the same row at every position
     float scale;          // add: factor of data (default 1)
+    int32_t seq;          // the sequence whose positions these are (default 0; -1: the same positions of every one)
 } tv_hook_params;
 
 TV_API tv_hook_params tv_hook_default_params(void);

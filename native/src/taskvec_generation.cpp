@@ -78,10 +78,10 @@ extern "C" TV_API tv_status tv_session_sample(tv_session * s, int32_t * token) {
         if (s == nullptr || token == nullptr) {
             return fail(TV_ERR_INVALID_ARG, "tv_session_sample: NULL argument");
         }
-        if (!s->logits_valid) {
+        if (!s->seqs[0].logits_valid) {
             return fail(TV_ERR_STATE, "no logits to sample from: evaluate a prompt that ends with text first");
         }
-        *token = llama_sampler_sample(s->sampler.get(), s->ctx.get(), -1);
+        *token = tv::sample_seq(s, 0);
         return TV_OK;
     });
 }
@@ -124,21 +124,22 @@ extern "C" TV_API tv_status tv_session_generate_step(tv_session * s, int32_t * t
             return fail(TV_ERR_INVALID_ARG, "tv_session_generate_step: NULL argument");
         }
         *stop = TV_STOP_NONE;
-        if (!s->logits_valid) {
+        tv_seq & q = s->seqs[0];
+        if (!q.logits_valid) {
             return fail(TV_ERR_STATE, "no logits to sample from: evaluate a prompt that ends with text first");
         }
-        const int32_t t = llama_sampler_sample(s->sampler.get(), s->ctx.get(), -1);
+        const int32_t t = tv::sample_seq(s, 0);
         *token = t;
         if (llama_vocab_is_eog(s->model->vocab, t)) {
             *stop = TV_STOP_EOG;
             return TV_OK;
         }
-        if ((int32_t) s->positions.size() + 1 > (int32_t) llama_n_ctx(s->ctx.get())) {
-            s->logits_valid = false;
+        if ((int32_t) q.positions.size() + 1 > (int32_t) llama_n_ctx(s->ctx.get())) {
+            q.logits_valid = false;
             return fail(TV_ERR_CONTEXT_FULL, "generation reached the end of the context (%d positions)",
                         (int32_t) llama_n_ctx(s->ctx.get()));
         }
-        const tv_status st = tv::decode_tokens(s, &t, 1, true, TV_PHASE_GENERATION);
+        const tv_status st = tv::decode_tokens(s, 0, &t, 1, true, TV_PHASE_GENERATION);
         if (st != TV_OK) {
             return st;
         }

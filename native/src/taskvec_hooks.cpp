@@ -1,9 +1,10 @@
 // Hooks: capture and patch llama.cpp graph nodes through the scheduler's eval callback.
 //
 // The callback is installed only while a session has hooks for the phase being evaluated; a hook-free session or
-// phase runs with no callback at all. Row r of a hooked node is a token index: ubatch_start + r, or, for nodes
-// that keep only output rows (last layer), the r-th output of the ubatch. The decode loop in taskvec_session.cpp
-// submits one ubatch per llama_decode while hooks are active, so that ubatch_start is known for every node.
+// phase runs with no callback at all. Row r of a hooked node is a (sequence, position) pair: the r-th row of the
+// ubatch, or, for nodes that keep only output rows (last layer), its r-th output. The decode loops in
+// taskvec_session.cpp submit one ubatch per llama_decode while hooks are active, and record its rows, so that the
+// row mapping is known for every node (with a unified KV cache, llama.cpp keeps a batch's order in its ubatch).
 #include "taskvec.h"
 #include "taskvec_internal.h"
 
@@ -32,7 +33,8 @@ int32_t slot_of(tv::hook & h, int32_t index) {
     return (int32_t) (it - h.positions.begin());
 }
 
-void apply(tv::hook_plan & plan, tv::hook & h, ggml_tensor * t) {
+void apply(tv_session * s, tv::hook & h, ggml_tensor * t) {
+    tv::hook_plan & plan = s->plan;
     if (t->type != GGML_TYPE_F32 || t->ne[0] != h.width || t->nb[0] != sizeof(float) ||
         t->nb[1] != (size_t) t->ne[0] * sizeof(float)) {
         if (plan.error.empty()) {
@@ -52,7 +54,11 @@ void apply(tv::hook_plan & plan, tv::hook & h, ggml_tensor * t) {
     }
     const size_t row_bytes = (size_t) h.width * sizeof(float);
     for (int64_t r = 0; r < n_rows; ++r) {
-        const int32_t index = h.output_rows_only ? plan.ubatch_outputs[(size_t) r] : plan.ubatch_start + (int32_t) r;
+        const tv::row_ref row = h.output_rows_only ? plan.ubatch_outputs[(size_t) r] : plan.row((int32_t) r);
+        if (h.seq >= 0 && row.seq != h.seq) {
+            continue;
+        }
+        const int32_t index = row.index;
         const int32_t k = slot_of(h, index);
         if (k < 0) {
             continue;
@@ -92,7 +98,8 @@ void apply(tv::hook_plan & plan, tv::hook & h, ggml_tensor * t) {
                 break;
         }
         if (h.op != TV_HOOK_CAPTURE) {
-            plan.written_from = std::min(plan.written_from, index);
+            int32_t & from = s->seqs[(size_t) row.seq].written_from;
+            from = std::min(from, index);
         }
         h.rows_done++;
     }
@@ -116,7 +123,7 @@ bool hook_callback(ggml_tensor * t, bool ask, void * user_data) {
     }
     for (hook & h : plan.hooks) {
         if (active_in(h, plan.phase) && h.node.matches(t)) {
-            apply(plan, h, t);
+            apply(s, h, t);
         }
     }
     return true;  // keep computing the graph
@@ -142,9 +149,9 @@ bool arm_hooks(tv_session * s, int32_t phase) {
     return on;
 }
 
-const hook * hook_on_text_only_node(const tv_session * s, int32_t first, int32_t n) {
+const hook * hook_on_text_only_node(const tv_session * s, int32_t seq, int32_t first, int32_t n) {
     for (const hook & h : s->plan.hooks) {
-        if (!h.node.tokens_only || !active_in(h, s->plan.phase)) {
+        if (!h.node.tokens_only || !active_in(h, s->plan.phase) || (h.seq >= 0 && h.seq != seq)) {
             continue;
         }
         if (h.all_positions) {
@@ -158,9 +165,9 @@ const hook * hook_on_text_only_node(const tv_session * s, int32_t first, int32_t
     return nullptr;
 }
 
-bool hook_needs_output(const tv_session * s, int32_t index) {
+bool hook_needs_output(const tv_session * s, int32_t seq, int32_t index) {
     for (const hook & h : s->plan.hooks) {
-        if (h.output_rows_only && active_in(h, s->plan.phase) &&
+        if (h.output_rows_only && active_in(h, s->plan.phase) && (h.seq < 0 || h.seq == seq) &&
             (h.all_positions || std::binary_search(h.positions.begin(), h.positions.end(), index))) {
             return true;
         }
@@ -168,10 +175,10 @@ bool hook_needs_output(const tv_session * s, int32_t index) {
     return false;
 }
 
-int32_t first_hooked_position(const tv_session * s) {
+int32_t first_hooked_position(const tv_session * s, int32_t seq) {
     int32_t first = INT32_MAX;
     for (const hook & h : s->plan.hooks) {
-        if (active_in(h, TV_PHASE_PROMPT)) {
+        if (active_in(h, TV_PHASE_PROMPT) && (h.seq < 0 || h.seq == seq)) {
             first = std::min(first, h.all_positions ? 0 : h.positions.front());
         }
     }
@@ -191,6 +198,7 @@ extern "C" TV_API tv_hook_params tv_hook_default_params(void) {
     p.data = nullptr;
     p.n_rows = 0;
     p.scale = 1.0f;
+    p.seq = 0;
     return p;
 }
 
@@ -257,6 +265,13 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         if (!(p.scale == p.scale)) {
             return fail(TV_ERR_INVALID_ARG, "scale is NaN");
         }
+        const int32_t n_seq = (int32_t) s->seqs.size();
+        if (p.seq < -1 || p.seq >= n_seq) {
+            return fail(TV_ERR_INVALID_ARG, "sequence %d is outside [0, %d) (-1: every sequence)", p.seq, n_seq);
+        }
+        if (p.seq == -1 && p.op == TV_HOOK_CAPTURE && p.n_positions == -1 && n_seq > 1) {
+            return fail(TV_ERR_INVALID_ARG, "a capture of every position names one sequence");
+        }
         const tv::point_table & points = tv::model_points(s);
         const tv::node_ref * node = points.find(p.point, p.layer);
         if (node == nullptr) {
@@ -264,6 +279,7 @@ extern "C" TV_API tv_status tv_session_add_hook(tv_session * s, tv_hook_params p
         }
         tv::hook h;
         h.node = *node;
+        h.seq = p.seq;
         h.point = p.point;
         h.layer = per_layer ? p.layer : -1;
         h.op = p.op;
@@ -299,7 +315,7 @@ extern "C" TV_API int32_t tv_session_hook_rows(const tv_session * s, int32_t hoo
 }
 
 extern "C" TV_API int32_t tv_session_written_from(const tv_session * s) {
-    return s == nullptr || s->plan.written_from == INT32_MAX ? -1 : s->plan.written_from;
+    return s == nullptr || s->seqs[0].written_from == INT32_MAX ? -1 : s->seqs[0].written_from;
 }
 
 extern "C" TV_API void tv_session_clear_hooks(tv_session * s) {

@@ -116,9 +116,16 @@ const point_table & model_points(tv_session * session);
 // Records TV_ERR_NO_POINT for a point the table lacks, naming the points it offers, and returns that status.
 tv_status no_point(const point_table & table, int32_t point, int32_t layer);
 
+// A row of a ubatch: which sequence and which of its positions.
+struct row_ref {
+    int32_t seq;
+    int32_t index;
+};
+
 // One hook of a session (see tv_hook_params in taskvec.h).
 struct hook {
     node_ref node;                   // the graph node it reads or writes
+    int32_t seq = 0;                 // the sequence it addresses (-1: every sequence)
     int32_t point = 0, layer = 0, op = 0, phase = 0;
     std::vector<int32_t> positions;  // ascending token indices; empty with all_positions
     bool all_positions = false;
@@ -136,13 +143,17 @@ struct hook_plan {
     std::vector<hook> hooks;
     int32_t phase = 0;                   // the phase now being evaluated (TV_PHASE_*)
     std::vector<const node_ref *> wanted; // nodes that active hooks read or write (point into hooks)
-    int32_t ubatch_start = 0;            // token index of row 0 of the ubatch being computed
-    std::vector<int32_t> ubatch_outputs; // token indices of the ubatch's output rows, in row order
+    // the rows of the ubatch being computed: ubatch_rows when it mixes sequences, else positions ubatch_start + r
+    // of sequence ubatch_seq
+    std::vector<row_ref> ubatch_rows;
+    int32_t ubatch_seq = 0;
+    int32_t ubatch_start = 0;
+    std::vector<row_ref> ubatch_outputs; // the ubatch's output rows, in row order
     std::string error;                   // first failure inside the callback
-    // first position a replace/add/zero hook wrote since the session was last cut back before it (INT32_MAX: none);
-    // kept across tv_session_clear_hooks: the next prompt evaluation does not reuse it as a clean prefix
-    int32_t written_from = INT32_MAX;
     std::vector<float> scratch;
+    row_ref row(int32_t r) const {
+        return ubatch_rows.empty() ? row_ref{ubatch_seq, ubatch_start + r} : ubatch_rows[(size_t) r];
+    }
 };
 
 // Graph callback of sessions with active hooks (cb_eval).
@@ -152,11 +163,11 @@ bool hook_callback(struct ggml_tensor * t, bool ask, void * user_data);
 bool arm_hooks(tv_session * s, int32_t phase);
 // An active prompt hook on a node that image rows bypass (tokens_only) and that touches one of the positions
 // [first, first + n) (NULL when none).
-const hook * hook_on_text_only_node(const tv_session * s, int32_t first, int32_t n);
-// Whether an active hook needs token index i as an output row (last-layer MLP output / residual).
-bool hook_needs_output(const tv_session * s, int32_t index);
-// The first position an active prompt hook touches (INT32_MAX when none): prefix reuse must stop there.
-int32_t first_hooked_position(const tv_session * s);
+const hook * hook_on_text_only_node(const tv_session * s, int32_t seq, int32_t first, int32_t n);
+// Whether an active hook needs position index of sequence seq as an output row (last-layer MLP output / residual).
+bool hook_needs_output(const tv_session * s, int32_t seq, int32_t index);
+// The first position of sequence seq an active prompt hook touches (INT32_MAX when none): prefix reuse stops there.
+int32_t first_hooked_position(const tv_session * s, int32_t seq);
 // Installs or removes llama.cpp's graph callback on a live context (taskvec_llama_internals.cpp).
 void set_eval_callback(llama_context * ctx, bool (*cb)(struct ggml_tensor *, bool, void *), void * user_data);
 
@@ -237,7 +248,15 @@ inline uint64_t image_key(uint64_t digest, int32_t row) {
 
 // Decodes text tokens at the end of the session (logits for the last one when want_logits), with the hooks of
 // phase active.
-tv_status decode_tokens(tv_session * s, const int32_t * tokens, int32_t n, bool want_logits, int32_t phase);
+tv_status decode_tokens(tv_session * s, int32_t seq, const int32_t * tokens, int32_t n, bool want_logits,
+                        int32_t phase);
+// Before a llama_decode: copies the logits of sequences that still live in the context's output buffer into their
+// own storage (they are about to be overwritten), and numbers the decode.
+void before_decode(tv_session * s);
+// The last logits of sequence seq (in the context's buffer or copied), or NULL when it has none.
+const float * seq_logits(tv_session * s, int32_t seq);
+// Samples the next token of sequence seq from its last logits with the session's sampler.
+int32_t sample_seq(tv_session * s, int32_t seq);
 
 // A sampler chain for sp (greedy at temperature 0); the session's seed where sp.seed is UINT32_MAX.
 sampler_ptr make_sampler(const tv_sampling_params & sp, uint32_t session_seed);
@@ -282,16 +301,28 @@ struct tv_position {
     int32_t pos;         // llama position (differs from the index for M-RoPE images)
 };
 
+// One sequence of a session: the positions it holds in the KV cache and its last logits.
+struct tv_seq {
+    std::vector<tv_position> positions;
+    int32_t next_pos = 0;            // llama position of the next token
+    bool logits_valid = false;       // the last evaluated position has logits
+    int32_t logits_row = -1;         // their batch index in the context's output buffer, while decode n_decodes
+    uint64_t logits_decode = 0;      //   that produced them is the last one
+    std::vector<float> logits;       // else their copy
+    // first position a replace/add/zero hook wrote since the sequence was last cut back before it (INT32_MAX: none);
+    // kept across tv_session_clear_hooks: the next prompt evaluation does not reuse it as a clean prefix
+    int32_t written_from = INT32_MAX;
+};
+
 struct tv_session {
     tv_model * model = nullptr;  // not owned
+    std::vector<tv_seq> seqs;    // n_seq parallel sequences; the single-sequence API works on sequence 0
+    uint64_t n_decodes = 0;      // llama_decode calls so far
     tv::context_ptr ctx;         // freed after the sampler and the batch (declared before them)
     tv::owned_batch batch;
     int32_t batch_cap = 0;
     tv::sampler_ptr sampler;
     uint32_t seed = 0;
-    std::vector<tv_position> positions;
-    int32_t next_pos = 0;       // llama position of the next token
-    bool logits_valid = false;  // the last evaluated position has logits
     std::vector<int32_t> stop_tokens;
     std::vector<std::string> stop_strings;
     size_t longest_stop = 0;

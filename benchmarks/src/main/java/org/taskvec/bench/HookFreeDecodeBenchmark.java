@@ -24,7 +24,6 @@ import org.taskvec.engine.HookSpec;
 import org.taskvec.engine.PointKind;
 import org.taskvec.engine.Session;
 import org.taskvec.engine.SessionParams;
-import org.taskvec.hooks.HookPhase;
 import org.taskvec.hooks.HookedRun;
 import org.taskvec.hooks.Hooks;
 import org.taskvec.hooks.Positions;

@@ -17,9 +17,16 @@ import java.util.Objects;
  * @param rows rows of data: captured rows for a capture; for replace / add, 1 (broadcast) or one per position
  * @param data input rows (rows x width) for replace / add; null for capture and zero
  * @param scale factor of data for add
+ * @param seq the sequence whose positions these are (0 in a single-sequence session; -1: every sequence)
  */
 public record HookSpec(PointKind point, int layer, HookAction action, HookPhase phase, int[] positions, int rows,
-                       float[] data, float scale) {
+                       float[] data, float scale, int seq) {
+    /** A hook on sequence 0. */
+    public HookSpec(PointKind point, int layer, HookAction action, HookPhase phase, int[] positions, int rows,
+                    float[] data, float scale) {
+        this(point, layer, action, phase, positions, rows, data, scale, 0);
+    }
+
     public HookSpec {
         Objects.requireNonNull(point, "point");
         Objects.requireNonNull(action, "action");
@@ -31,18 +38,18 @@ public record HookSpec(PointKind point, int layer, HookAction action, HookPhase 
     public boolean equals(Object o) {
         return o instanceof HookSpec h && point == h.point && layer == h.layer && action == h.action
                 && phase == h.phase && Arrays.equals(positions, h.positions) && rows == h.rows
-                && Arrays.equals(data, h.data) && scale == h.scale;
+                && Arrays.equals(data, h.data) && scale == h.scale && seq == h.seq;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(point, layer, action, phase, Arrays.hashCode(positions), rows, scale);
+        return Objects.hash(point, layer, action, phase, Arrays.hashCode(positions), rows, scale, seq);
     }
 
     @Override
     public String toString() {
         return "HookSpec[" + point.shortName + (point.perLayer ? " of block " + layer : "") + ", " + action + ", "
                 + phase + ", positions=" + (positions == null ? "all" : Arrays.toString(positions)) + ", rows="
-                + rows + "]";
+                + rows + (seq == 0 ? "" : ", seq=" + seq) + "]";
     }
 }

@@ -43,6 +43,7 @@ public final class Session implements AutoCloseable {
     private final NativeReleases.SessionRelease release;
     private final int vocabularySize;
     private final int contextSize;
+    private final int sequences;
     // Native scratch reused by every call: no allocation per generated token.
     private final IntPointer token = new IntPointer(1);
     private final IntPointer stop = new IntPointer(1);
@@ -61,7 +62,8 @@ public final class Session implements AutoCloseable {
             sp.n_ctx(params.contextSize()).n_batch(params.batchSize()).n_ubatch(params.microBatchSize())
                     .n_threads(params.threads()).n_threads_batch(params.batchThreads())
                     .flash_attn(switch (params.flashAttention()) { case AUTO -> -1; case OFF -> 0; case ON -> 1; })
-                    .kv_type(params.kvCacheType() == SessionParams.KvCacheType.F32 ? 1 : 0).seed(params.seed());
+                    .kv_type(params.kvCacheType() == SessionParams.KvCacheType.F32 ? 1 : 0).seed(params.seed())
+                    .n_seq(params.sequences());
             TvSession h = tv_session_init(m, sp);
             if (h == null || h.isNull()) {
                 throw new ModelLoadException("cannot create a session: " + NativeLibrary.lastError());
@@ -71,6 +73,7 @@ public final class Session implements AutoCloseable {
             NativeReleases.CLEANER.register(this, release.cleaner());
             this.vocabularySize = model.vocabularySize();
             this.contextSize = tv_session_n_ctx(h);
+            this.sequences = tv_session_n_seq(h);
             model.register(this);
         } finally {
             model.exit();
@@ -139,6 +142,134 @@ public final class Session implements AutoCloseable {
                 tv_prompt_free(p);
             }
             return new Evaluation(tv_session_n_past(handle), reused.get());
+        } finally {
+            guard.exit();
+        }
+    }
+
+    // ---- parallel sequences ----
+
+    /** The session's parallel sequences ({@link SessionParams#withSequences}); the calls without one use 0. */
+    public int sequences() {
+        guard.enter(HandleGuard.Access.READ);
+        try {
+            return tv_session_n_seq(handle);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    private void checkSeq(int seq) {
+        if (seq < 0 || seq >= sequences) {
+            throw new InvalidInputException("sequence " + seq + " is outside [0, " + sequences + ")");
+        }
+    }
+
+    /** Positions sequence seq holds. */
+    public int positions(int seq) {
+        checkSeq(seq);
+        guard.enter(HandleGuard.Access.READ);
+        try {
+            return tv_session_seq_n_past(handle, seq);
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Evaluates prompts.get(i) into sequence i, all together (see {@link #evaluateAll(List, int[], boolean)}). */
+    public List<Evaluation> evaluateAll(List<Prompt> prompts) {
+        return evaluateAll(prompts, java.util.stream.IntStream.range(0, prompts.size()).toArray(), true);
+    }
+
+    /**
+     * Evaluates prompts.get(i) into sequence seqs[i] (distinct): the text of all of them in shared decodes, one read
+     * of the weights for all sequences per decode; images one sequence at a time. Each sequence reuses its own
+     * cached prefix as {@link #evaluate(Prompt, boolean)} does.
+     */
+    public List<Evaluation> evaluateAll(List<Prompt> prompts, int[] seqs, boolean reusePrefix) {
+        Objects.requireNonNull(prompts, "prompts");
+        Objects.requireNonNull(seqs, "seqs");
+        if (prompts.isEmpty() || prompts.size() != seqs.length) {
+            throw new InvalidInputException("evaluateAll needs as many sequences as prompts (at least one), got "
+                    + prompts.size() + " prompts and " + seqs.length + " sequences");
+        }
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (int i = 0; i < seqs.length; i++) {
+            checkSeq(seqs[i]);
+            if (!seen.add(seqs[i])) {
+                throw new InvalidInputException("sequence " + seqs[i] + " is given two prompts");
+            }
+            Objects.requireNonNull(prompts.get(i), "prompt " + i);
+            checkPrompt(prompts.get(i));
+        }
+        boolean addBos = prompts.get(0).addBos();
+        for (Prompt p : prompts) {
+            if (p.addBos() != addBos) {
+                throw new InvalidInputException("prompts evaluated together must agree on addBos");
+            }
+        }
+        guard.enter();
+        List<TvPrompt> natives = new java.util.ArrayList<>();
+        try (org.bytedeco.javacpp.PointerPointer<TvPrompt> pp = new org.bytedeco.javacpp.PointerPointer<>(prompts.size());
+             IntPointer sp = new IntPointer(seqs); IntPointer nReused = new IntPointer(seqs.length)) {
+            for (int i = 0; i < prompts.size(); i++) {
+                natives.add(buildNativePrompt(prompts.get(i)));
+                pp.put(i, natives.get(i));
+            }
+            check(tv_session_eval_prompts(handle, pp, sp, seqs.length, addBos, reusePrefix, nReused));
+            List<Evaluation> out = new java.util.ArrayList<>();
+            for (int i = 0; i < seqs.length; i++) {
+                out.add(new Evaluation(tv_session_seq_n_past(handle, seqs[i]), nReused.get(i)));
+            }
+            return out;
+        } finally {
+            for (TvPrompt p : natives) {
+                tv_prompt_free(p);
+            }
+            guard.exit();
+        }
+    }
+
+    /** Makes sequence dst hold everything sequence src holds, its last logits included (shared KV cells). */
+    public void fork(int src, int dst) {
+        fork(src, dst, positions(src));
+    }
+
+    /**
+     * Makes sequence dst hold the first keep positions of sequence src (dst's previous content is dropped). The KV
+     * cells are shared, not recomputed: variants of one prompt evaluate its prefix once.
+     */
+    public void fork(int src, int dst, int keep) {
+        checkSeq(src);
+        checkSeq(dst);
+        guard.enter();
+        try {
+            check(tv_session_seq_fork(handle, src, dst, keep));
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** The last logits of sequence seq. */
+    public float[] logits(int seq) {
+        checkSeq(seq);
+        float[] into = new float[vocabularySize];
+        guard.enter(HandleGuard.Access.READ);
+        try (FloatPointer buf = new FloatPointer(vocabularySize)) {
+            check(tv_session_seq_logits(handle, seq, buf, vocabularySize));
+            buf.get(into);
+            return into;
+        } finally {
+            guard.exit();
+        }
+    }
+
+    /** Keeps the first n positions of sequence seq. */
+    public void truncate(int seq, int n) {
+        checkSeq(seq);
+        guard.enter();
+        try {
+            check(tv_session_seq_truncate(handle, seq, n));
         } finally {
             guard.exit();
         }
@@ -244,6 +375,7 @@ public final class Session implements AutoCloseable {
                     pp.put(pos, 0, pos.length);
                 }
                 hp.point(hook.point().code).layer(hook.layer()).op(hook.action().code).phase(hook.phase().code)
+                        .seq(hook.seq())
                         .positions(pp).n_positions(pos == null ? -1 : pos.length).data(buf).n_rows(hook.rows())
                         .scale(hook.scale());
                 int st = tv_session_add_hook(handle, hp, id);

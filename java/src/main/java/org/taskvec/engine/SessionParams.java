@@ -13,7 +13,7 @@ package org.taskvec.engine;
  * @param seed seed of the sampler's random draws
  */
 public record SessionParams(int contextSize, int batchSize, int microBatchSize, int threads, int batchThreads,
-                            FlashAttention flashAttention, KvCacheType kvCacheType, int seed) {
+                            FlashAttention flashAttention, KvCacheType kvCacheType, int seed, int sequences) {
     /** llama.cpp's flash attention setting. */
     public enum FlashAttention { AUTO, ON, OFF }
 
@@ -35,6 +35,15 @@ public record SessionParams(int contextSize, int batchSize, int microBatchSize, 
         if (flashAttention == null || kvCacheType == null) {
             throw new InvalidInputException("flashAttention and kvCacheType must not be null");
         }
+        if (sequences < 1 || sequences > 256) {
+            throw new InvalidInputException("sequences must be in [1, 256], got " + sequences);
+        }
+    }
+
+    /** As before parallel sequences existed: one sequence. */
+    public SessionParams(int contextSize, int batchSize, int microBatchSize, int threads, int batchThreads,
+                         FlashAttention flashAttention, KvCacheType kvCacheType, int seed) {
+        this(contextSize, batchSize, microBatchSize, threads, batchThreads, flashAttention, kvCacheType, seed, 1);
     }
 
     public static SessionParams defaults() {
@@ -43,26 +52,35 @@ public record SessionParams(int contextSize, int batchSize, int microBatchSize, 
     }
 
     public SessionParams withContextSize(int n) {
-        return new SessionParams(n, batchSize, microBatchSize, threads, batchThreads, flashAttention, kvCacheType, seed);
+        return new SessionParams(n, batchSize, microBatchSize, threads, batchThreads, flashAttention, kvCacheType, seed, sequences);
     }
 
     public SessionParams withBatchSize(int batch, int microBatch) {
-        return new SessionParams(contextSize, batch, microBatch, threads, batchThreads, flashAttention, kvCacheType, seed);
+        return new SessionParams(contextSize, batch, microBatch, threads, batchThreads, flashAttention, kvCacheType, seed, sequences);
     }
 
     public SessionParams withThreads(int n) {
-        return new SessionParams(contextSize, batchSize, microBatchSize, n, batchThreads, flashAttention, kvCacheType, seed);
+        return new SessionParams(contextSize, batchSize, microBatchSize, n, batchThreads, flashAttention, kvCacheType, seed, sequences);
     }
 
     public SessionParams withFlashAttention(FlashAttention fa) {
-        return new SessionParams(contextSize, batchSize, microBatchSize, threads, batchThreads, fa, kvCacheType, seed);
+        return new SessionParams(contextSize, batchSize, microBatchSize, threads, batchThreads, fa, kvCacheType, seed, sequences);
     }
 
     public SessionParams withKvCacheType(KvCacheType t) {
-        return new SessionParams(contextSize, batchSize, microBatchSize, threads, batchThreads, flashAttention, t, seed);
+        return new SessionParams(contextSize, batchSize, microBatchSize, threads, batchThreads, flashAttention, t, seed, sequences);
     }
 
     public SessionParams withSeed(int s) {
-        return new SessionParams(contextSize, batchSize, microBatchSize, threads, batchThreads, flashAttention, kvCacheType, s);
+        return new SessionParams(contextSize, batchSize, microBatchSize, threads, batchThreads, flashAttention, kvCacheType, s, sequences);
+    }
+
+    /**
+     * n parallel sequences in one KV cache (ids 0..n-1; the single-sequence calls work on sequence 0): their text
+     * is decoded together, one read of the weights for all of them ({@link Session#evaluateAll}).
+     */
+    public SessionParams withSequences(int n) {
+        return new SessionParams(contextSize, batchSize, microBatchSize, threads, batchThreads, flashAttention,
+                kvCacheType, seed, n);
     }
 }

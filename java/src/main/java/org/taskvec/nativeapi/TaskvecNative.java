@@ -7,6 +7,7 @@ import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.annotation.ByVal;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Const;
@@ -120,6 +121,7 @@ public final class TaskvecNative {
         public native int flash_attn(); public native TvSessionParams flash_attn(int v);
         public native int kv_type(); public native TvSessionParams kv_type(int v);
         @Cast("uint32_t") public native int seed(); public native TvSessionParams seed(@Cast("uint32_t") int v);
+        public native int n_seq(); public native TvSessionParams n_seq(int v);
     }
 
     @Name("tv_sampling_params")
@@ -152,6 +154,7 @@ public final class TaskvecNative {
         public native FloatPointer data(); public native TvHookParams data(FloatPointer v);
         public native int n_rows(); public native TvHookParams n_rows(int v);
         public native float scale(); public native TvHookParams scale(float v);
+        public native int seq(); public native TvHookParams seq(int v);
     }
 
     /** Receives whole log lines from llama.cpp, ggml and libmtmd, on whatever thread logs. */
@@ -264,6 +267,15 @@ public final class TaskvecNative {
                                                  @Cast("int32_t*") IntPointer hookId);
     public static native int tv_session_hook_rows(@Const TvSession session, int hookId);
     public static native int tv_session_written_from(@Const TvSession session);
+    public static native int tv_session_n_seq(@Const TvSession session);
+    public static native int tv_session_seq_n_past(@Const TvSession session, int seq);
+    public static native int tv_session_eval_prompts(TvSession session, @Cast("const tv_prompt*const*") PointerPointer prompts,
+                                                     @Cast("const int32_t*") IntPointer seqs, int n,
+                                                     @Cast("bool") boolean addBos, @Cast("bool") boolean reusePrefix,
+                                                     @Cast("int32_t*") IntPointer nReused);
+    public static native int tv_session_seq_fork(TvSession session, int src, int dst, int nKeep);
+    public static native int tv_session_seq_logits(TvSession session, int seq, FloatPointer out, int nVocab);
+    public static native int tv_session_seq_truncate(TvSession session, int seq, int nKeep);
     public static native int tv_session_point_node(TvSession session, int point, int layer,
                                                    @Cast("char*") BytePointer buf, int bufSize);
     public static native void tv_session_clear_hooks(TvSession session);
