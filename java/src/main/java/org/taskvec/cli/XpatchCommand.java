@@ -86,6 +86,11 @@ final class XpatchCommand implements Callable<Integer> {
             description = "whether the model takes several images per context (auto: not for LLaVA-1.5 'mlp' projectors)")
     String severalImages;
 
+    @Option(names = "--parallel", defaultValue = "8", paramLabel = "N",
+            description = "queries and patched variants evaluated together as parallel sequences (one decode for "
+                    + "all of them; 1 = one after another); default ${DEFAULT-VALUE}")
+    int parallel;
+
     @Option(names = "--max-test", defaultValue = "0", paramLabel = "N", description = "at most N test items per task (0 = all)")
     int maxTest;
 
@@ -143,7 +148,12 @@ final class XpatchCommand implements Callable<Integer> {
             for (String t : tasks) {
                 taskData.add(data == null ? TaskLoader.builtin(t) : TaskLoader.paperFormat(data, t));
             }
-            SessionParams sp = SessionParams.defaults().withContextSize(4096);
+            if (parallel < 1 || parallel > 64) {
+                throw new org.taskvec.engine.InvalidInputException("--parallel must be 1..64, got " + parallel);
+            }
+            // each sequence holds one query (an image is up to ~600 positions); a forked prefix shares its cells
+            SessionParams sp = SessionParams.defaults().withContextSize(Math.max(4096, 1024 * parallel))
+                    .withSequences(parallel);
             if (threads != null) {
                 sp = sp.withThreads(threads);
             }

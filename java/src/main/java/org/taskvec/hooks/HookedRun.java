@@ -34,6 +34,87 @@ public final class HookedRun {
         return execute(session, prompt, hooks, params);
     }
 
+    /**
+     * Evaluates prompts.get(i) into sequence seqs[i] of a session with parallel sequences, all together
+     * ({@link Session#evaluateAll}), with hooks.get(i) on that sequence only; prompt-phase hooks (mean ablation
+     * needs a given mean). Each sequence reuses its own cached prefix up to its first hooked position, so variants
+     * forked from one prefix ({@link Session#fork}) evaluate only what differs: the last token of a query patched at
+     * its final ":" is one row per variant in one decode. Every hook is checked as in {@link #run}; results are per
+     * sequence, in the order given.
+     */
+    public static List<RunResult> runAll(Session session, List<Prompt> prompts, int[] seqs, List<Hooks> hooks) {
+        Objects.requireNonNull(session, "session");
+        Objects.requireNonNull(prompts, "prompts");
+        Objects.requireNonNull(seqs, "seqs");
+        Objects.requireNonNull(hooks, "hooks");
+        if (prompts.size() != seqs.length || hooks.size() != seqs.length) {
+            throw new InvalidInputException("runAll needs one prompt and one Hooks per sequence; got " + prompts.size()
+                    + " prompts, " + hooks.size() + " hooks and " + seqs.length + " sequences");
+        }
+        Model model = session.model();
+        int nLayer = model.layers();
+        List<int[]> layouts = new ArrayList<>();
+        List<List<Registered>> metas = new ArrayList<>();
+        try {
+            for (int k = 0; k < seqs.length; k++) {
+                int[] layout = session.layout(prompts.get(k));
+                layouts.add(layout);
+                List<Registered> meta = new ArrayList<>();
+                for (Hooks.Pending h : hooks.get(k).pending()) {
+                    HookPoint point = HookPoint.parse(h.point(), nLayer);
+                    if (h.phase() != HookPhase.PROMPT) {
+                        throw new InvalidInputException("runAll takes prompt-phase hooks; " + point.name() + " is "
+                                + h.phase());
+                    }
+                    if (h.op() == HookOp.MEAN_ABLATE && h.vectors() == null) {
+                        throw new InvalidInputException("a mean ablation in runAll needs its mean");
+                    }
+                    int width = model.hookPointWidth(point.kind());
+                    if (h.vectors() != null) {
+                        for (float[] v : h.vectors()) {
+                            if (v.length != width) {
+                                throw new InvalidInputException("vector of length " + v.length + " for "
+                                        + point.name() + ", whose rows have width " + width);
+                            }
+                        }
+                    }
+                    int[] pos = h.positions().resolve(layout, model);
+                    int count = pos == null ? layout.length : pos.length;
+                    if (pos == null) {
+                        throw new InvalidInputException("runAll hooks name their positions (not all)");
+                    }
+                    if (h.vectors() != null && h.vectors().length != 1 && h.vectors().length != count) {
+                        throw new InvalidInputException(h.vectors().length + " vectors for " + count
+                                + " positions at " + point.name() + "; give 1 or " + count);
+                    }
+                    HookSpec r = spec(point, h.op(), HookPhase.PROMPT, pos, count, h.vectors(), h.scale());
+                    r = new HookSpec(r.point(), r.layer(), r.action(), r.phase(), r.positions(), r.rows(), r.data(),
+                            r.scale(), seqs[k]);
+                    meta.add(new Registered(session.addHook(r), point, h.op(), pos, false, false));
+                }
+                metas.add(meta);
+            }
+            session.evaluateAll(prompts, seqs, true);
+            List<RunResult> out = new ArrayList<>();
+            for (int k = 0; k < seqs.length; k++) {
+                int evaluated = session.positions(seqs[k]);
+                List<Capture> captures = new ArrayList<>();
+                for (Registered reg : metas.get(k)) {
+                    int expected = (int) java.util.Arrays.stream(reg.positions()).filter(p -> p < evaluated).count();
+                    requireFired(verb(reg.op()), reg.point().name(), session.hookRowsTouched(reg.id()), expected,
+                            false, false);
+                    if (reg.op() == HookOp.CAPTURE) {
+                        captures.add(new Capture(reg.point(), reg.positions(), session.hookRows(reg.id())));
+                    }
+                }
+                out.add(new RunResult(layouts.get(k), captures, null));
+            }
+            return out;
+        } finally {
+            session.clearHooks();
+        }
+    }
+
     /** A hook as registered: positions it names (for an all-positions prompt hook, every prompt position). */
     private record Registered(int id, HookPoint point, HookOp op, int[] positions, boolean generation, boolean all) {}
 

@@ -1,5 +1,7 @@
 package org.taskvec.xpatch;
 
+import java.util.ArrayList;
+import java.util.List;
 import org.taskvec.engine.GenerationParams;
 import org.taskvec.engine.Prompt;
 import org.taskvec.hooks.HookedRun;
@@ -36,6 +38,66 @@ final class Predictor {
         GenerationParams gp = GenerationParams.greedy(maxNewTokens);
         return vector != null ? HookedRun.generate(cx.session, prompt, gp, hooks).generation().text()
                 : cx.session.generate(prompt, gp).text();
+    }
+
+    /**
+     * Greedy next tokens (the paper's one-token setting) of several bare queries, each plain (null vector) or
+     * patched at its final ":" after layers.get(k), in the session's parallel sequences: a chunk of queries is one
+     * shared decode. Where a chunk repeats its first query (the variants of a layer sweep) the first sequence's
+     * prefix is forked into the others, so the prefix is evaluated once and each variant adds one row.
+     */
+    static String[] predictBatch(XpatchContext cx, List<Prompt> prompts, List<float[]> vectors, List<Integer> layers) {
+        int slots = cx.session.sequences();
+        String[] out = new String[prompts.size()];
+        for (int from = 0; from < prompts.size(); from += slots) {
+            int to = Math.min(prompts.size(), from + slots);
+            List<Hooks> hooks = new ArrayList<>();
+            for (int k = from; k < to; k++) {
+                Hooks h = Hooks.create();
+                if (vectors.get(k) != null) {
+                    String point = "blocks." + layers.get(k) + ".resid_post";
+                    if (cx.patchMode == XpatchConfig.PatchMode.ADD) {
+                        h.add(point, IclPrompts.patchPosition(cx.style), vectors.get(k), 1f);
+                    } else {
+                        h.replace(point, IclPrompts.patchPosition(cx.style), vectors.get(k));
+                    }
+                }
+                hooks.add(h);
+            }
+            // the first query of the chunk in sequence 0, then its prefix forked into the sequences that repeat it
+            HookedRun.runAll(cx.session, List.of(prompts.get(from)), new int[] {0}, List.of(hooks.get(0)));
+            int prefix = cx.session.positions(0) - 1;
+            List<Prompt> rest = new ArrayList<>();
+            List<Hooks> restHooks = new ArrayList<>();
+            int[] seqs = new int[to - from - 1];
+            for (int k = from + 1; k < to; k++) {
+                int seq = k - from;
+                if (prompts.get(k) == prompts.get(from)) {
+                    cx.session.fork(0, seq, prefix);
+                }
+                rest.add(prompts.get(k));
+                restHooks.add(hooks.get(k - from));
+                seqs[k - from - 1] = seq;
+            }
+            out[from] = nextToken(cx, 0);
+            if (!rest.isEmpty()) {
+                HookedRun.runAll(cx.session, rest, seqs, restHooks);
+                for (int k = from + 1; k < to; k++) {
+                    out[k] = nextToken(cx, k - from);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The text of the greedy next token of sequence seq (the arg-max of its last logits). */
+    static String nextToken(XpatchContext cx, int seq) {
+        float[] logits = cx.session.logits(seq);
+        int best = 0;
+        for (int t = 1; t < logits.length; t++) {
+            best = logits[t] > logits[best] ? t : best;
+        }
+        return cx.model.tokenText(best);
     }
 
     /** The text of the greedy next token after what the session last evaluated (the arg-max of its logits). */

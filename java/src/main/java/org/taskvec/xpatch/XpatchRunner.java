@@ -255,6 +255,28 @@ public final class XpatchRunner {
             int[][] correct = new int[seeds.size()][nLayer];
             for (TaskItem item : task.val()) {
                 Prompt p = IclPrompts.query(item, Modality.IMAGE, it -> cx.image(task, it), cx.style);
+                if (parallel(cx)) {
+                    // every (seed, layer) variant of the query in the session's sequences, forked from one prefix
+                    List<Prompt> ps = new ArrayList<>();
+                    List<float[]> vs = new ArrayList<>();
+                    List<Integer> ls = new ArrayList<>();
+                    for (int s = 0; s < seeds.size(); s++) {
+                        float[][] v = vectors.get(new Key(task.name(), Modality.TEXT, seeds.get(s)));
+                        for (int l = 0; l < nLayer; l++) {
+                            ps.add(p);
+                            vs.add(v[l]);
+                            ls.add(l);
+                        }
+                    }
+                    String[] predictions = Predictor.predictBatch(cx, ps, vs, ls);
+                    for (int k = 0; k < predictions.length; k++) {
+                        results.predictions++;
+                        progress.step("layer sweep " + task.name() + ", seed " + seeds.get(k / nLayer));
+                        correct[k / nLayer][k % nLayer] += Correctness.correct(predictions[k], item.output(),
+                                config.caseSensitive()) ? 1 : 0;
+                    }
+                    continue;
+                }
                 for (int s = 0; s < seeds.size(); s++) {
                     float[][] v = vectors.get(new Key(task.name(), Modality.TEXT, seeds.get(s)));
                     for (int l = 0; l < nLayer; l++) {
@@ -406,6 +428,11 @@ public final class XpatchRunner {
         return t == null ? PromptStyle.plain(m) : PromptStyle.chat(m, t.equals("model") ? null : t);
     }
 
+    /** Whether predictions go through the session's parallel sequences (one new token, more than one sequence). */
+    private boolean parallel(XpatchContext cx) {
+        return config.maxNewTokens() == 1 && cx.session.sequences() > 1;
+    }
+
     private boolean applicable(Condition c) {
         return !(c.usesImageExamples() && !config.severalImages());
     }
@@ -423,10 +450,25 @@ public final class XpatchRunner {
     private int count(XpatchContext cx, TaskData task, List<TaskItem> items, Modality query, float[] vector,
                       int layer, XpatchResults results, boolean caseSensitive) {
         int correct = 0;
+        String what = (vector == null ? "plain " : "patched layer " + layer + " ") + task.name();
+        if (parallel(cx)) {
+            // the queries side by side in the session's sequences: one shared decode per chunk
+            List<Prompt> ps = new ArrayList<>();
+            for (TaskItem item : items) {
+                ps.add(IclPrompts.query(item, query, it -> cx.image(task, it), cx.style));
+            }
+            String[] predictions = Predictor.predictBatch(cx, ps, java.util.Collections.nCopies(ps.size(), vector),
+                    java.util.Collections.nCopies(ps.size(), layer));
+            for (int k = 0; k < predictions.length; k++) {
+                results.predictions++;
+                progress.step(what);
+                correct += Correctness.correct(predictions[k], items.get(k).output(), caseSensitive) ? 1 : 0;
+            }
+            return correct;
+        }
         for (TaskItem item : items) {
             Prompt p = IclPrompts.query(item, query, it -> cx.image(task, it), cx.style);
-            correct += predictCorrect(cx, p, item, vector, layer, results, caseSensitive,
-                    (vector == null ? "plain " : "patched layer " + layer + " ") + task.name());
+            correct += predictCorrect(cx, p, item, vector, layer, results, caseSensitive, what);
         }
         return correct;
     }

@@ -506,4 +506,34 @@ class XpatchCommandTest {
         assertEquals(1, noProj.code());
         assertEquals("taskvec: error: image-query conditions need --mmproj", noProj.err().strip());
     }
+
+    /**
+     * The experiment through parallel sequences (variants forked from one prefix, queries side by side in one decode)
+     * gives the sequential path's answers: on the shipped organism, where the answers carry signal, every row's count
+     * correct and every layer's sweep accuracy are the same.
+     */
+    @Test
+    void parallelSequencesGiveTheSequentialResults(@TempDir Path tmp) throws Exception {
+        Path organism = Path.of("../organism");
+        JsonNode[] runs = new JsonNode[2];
+        String[] parallel = {"1", "6"};
+        for (int i = 0; i < 2; i++) {
+            Path out = tmp.resolve("p" + parallel[i]);
+            CliTest.Run r = CliTest.run("xpatch", "--model", organism.resolve("model.gguf").toString(), "--mmproj",
+                    organism.resolve("mmproj.gguf").toString(), "--tasks", "country-capital,food-flavor",
+                    "--conditions", "no-context,text-examples-patch,image-text-patch", "--seeds", "1", "--max-test",
+                    "12", "--lens-prompts", "0", "--parallel", parallel[i], "--threads",
+                    String.valueOf(TestModels.threads()), "--out", out.toString());
+            assertEquals(0, r.code(), r.err());
+            runs[i] = JSON.readTree(out.resolve("results.json").toFile());
+        }
+        assertEquals(runs[0].get("layer_sweep_val_accuracy"), runs[1].get("layer_sweep_val_accuracy"), "layer sweep");
+        assertEquals(runs[0].get("chosen_layer"), runs[1].get("chosen_layer"));
+        assertEquals(runs[0].get("rows").size(), runs[1].get("rows").size());
+        for (int k = 0; k < runs[0].get("rows").size(); k++) {
+            assertEquals(runs[0].get("rows").get(k).get("correct"), runs[1].get("rows").get(k).get("correct"),
+                    runs[0].get("rows").get(k).toString());
+        }
+        assertEquals(runs[0].get("timing").get("predictions"), runs[1].get("timing").get("predictions"));
+    }
 }
