@@ -39,8 +39,8 @@ void apply(tv_session * s, tv::hook & h, ggml_tensor * t) {
         t->nb[1] != (size_t) t->ne[0] * sizeof(float)) {
         if (plan.error.empty()) {
             plan.error = std::string("hook point ") + t->name + " is not a contiguous F32 matrix of width " +
-                       std::to_string(h.width) + " (type " + ggml_type_name(t->type) + ", ne0 " +
-                       std::to_string(t->ne[0]) + ")";
+                         std::to_string(h.width) + " (type " + ggml_type_name(t->type) + ", ne0 " +
+                         std::to_string(t->ne[0]) + ")";
         }
         return;
     }
@@ -48,7 +48,7 @@ void apply(tv_session * s, tv::hook & h, ggml_tensor * t) {
     if (h.output_rows_only && (int64_t) plan.ubatch_outputs.size() != n_rows) {
         if (plan.error.empty()) {
             plan.error = std::string("hook point ") + t->name + " has " + std::to_string(n_rows) +
-                       " rows but the ubatch has " + std::to_string(plan.ubatch_outputs.size()) + " outputs";
+                         " rows but the ubatch has " + std::to_string(plan.ubatch_outputs.size()) + " outputs";
         }
         return;
     }
