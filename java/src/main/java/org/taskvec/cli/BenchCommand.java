@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.taskvec.engine.Model;
@@ -54,6 +56,11 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = {"--verbose", "-v"}, description = "show llama.cpp's log")
     boolean verbose;
+
+    @Option(names = "--parallel", defaultValue = "1", paramLabel = "N",
+            description = "with --paper-workload: also run it on N parallel sequences, interleaved with the "
+                    + "sequential path, and report the ratios per phase (median and spread over --rounds)")
+    int parallel;
 
     @Option(names = "--paper-workload", arity = "0..1", fallbackValue = "", paramLabel = "FILE",
             description = "instead: time the paper's evaluation loop (extraction, patched image queries, a sweep over "
@@ -151,12 +158,34 @@ final class BenchCommand implements Callable<Integer> {
         PaperWorkload.Spec spec = paperWorkload.isEmpty() ? PaperWorkload.Spec.paperDefault()
                 : om.readValue(Path.of(paperWorkload).toFile(), PaperWorkload.Spec.class);
         try (Model m = Model.load(model, mp);
-             Session s = m.newSession(sp.withContextSize(Math.max(1024, 600 + spec.newTokens() + 64)))) {
+             Session s = m.newSession(sp.withContextSize(Math.max(1024, 600 + spec.newTokens() + 64)));
+             Session par = parallel > 1 ? m.newSession(sp.withSequences(parallel)
+                     .withContextSize(Math.max(4096, 1024 * parallel))) : null) {
             System.err.printf("paper workload: %s, gpu layers %d (%s), %s%n", m.info().description(), choice.layers(),
                     choice.why(), spec);
             PaperWorkload.Result r = PaperWorkload.run(m, s, spec, rounds * 2,
                     phase -> status("[paper workload] " + phase));
             endStatus();
+            if (par != null) {
+                // the same workload on parallel sequences, interleaved with the sequential path, rounds times each
+                List<Double> sweepRatio = new ArrayList<>();
+                List<Double> extractionRatio = new ArrayList<>();
+                for (int round = 0; round < rounds; round++) {
+                    PaperWorkload.Result a = PaperWorkload.run(m, s, spec, 1, phase -> { });
+                    PaperWorkload.Result b = PaperWorkload.run(m, par, spec, 1, phase -> { });
+                    sweepRatio.add(a.phasesMs().get("sweep") / b.phasesMs().get("sweep"));
+                    extractionRatio.add(a.phasesMs().get("extraction") / b.phasesMs().get("extraction"));
+                    status("[paper workload] parallel round " + (round + 1) + "/" + rounds);
+                }
+                endStatus();
+                System.out.printf(Locale.ROOT, "parallel (%d sequences) vs sequential, sweep:      median %.2fx "
+                        + "(min %.2f, max %.2f, %d rounds)%n", parallel, median(sweepRatio),
+                        java.util.Collections.min(sweepRatio), java.util.Collections.max(sweepRatio), rounds);
+                System.out.printf(Locale.ROOT, "parallel (%d sequences) vs sequential, extraction: median %.2fx "
+                        + "(min %.2f, max %.2f, %d rounds)%n", parallel, median(extractionRatio),
+                        java.util.Collections.min(extractionRatio), java.util.Collections.max(extractionRatio),
+                        rounds);
+            }
             r.phasesMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.1f ms%n", k, v));
             r.stepMedianMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.2f ms (median)%n", k, v));
             if (json != null) {
@@ -171,6 +200,12 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static double median(List<Double> v) {
+        List<Double> s = new ArrayList<>(v);
+        java.util.Collections.sort(s);
+        return s.size() % 2 == 1 ? s.get(s.size() / 2) : (s.get(s.size() / 2 - 1) + s.get(s.size() / 2)) / 2;
     }
 
     private static final boolean TERMINAL = System.console() != null;

@@ -87,13 +87,23 @@ public final class PaperWorkload {
         progress.accept("extraction");
         long t = System.nanoTime();
         float[][] vectors = new float[nLayer][model.embeddingSize()];
-        for (Prompt p : extraction) {
-            RunResult r = HookedRun.run(session, p, Hooks.create().captureLayers("resid_post", nLayer,
-                    Positions.last()));
-            for (int l = 0; l < nLayer; l++) {
-                float[] v = r.captures().get(l).last();
-                for (int d = 0; d < v.length; d++) {
-                    vectors[l][d] += v[d] / extraction.size();
+        int slots = session.sequences();
+        for (int from = 0; from < extraction.size(); from += slots) {
+            // one prompt per sequence, decoded together (one prompt at a time with one sequence)
+            int to = Math.min(extraction.size(), from + slots);
+            List<Prompt> ps = extraction.subList(from, to);
+            List<Hooks> hs = new ArrayList<>();
+            for (int k = from; k < to; k++) {
+                hs.add(Hooks.create().captureLayers("resid_post", nLayer, Positions.last()));
+            }
+            List<RunResult> rs = slots == 1 ? List.of(HookedRun.run(session, ps.get(0), hs.get(0)))
+                    : HookedRun.runAll(session, ps, java.util.stream.IntStream.range(0, ps.size()).toArray(), hs);
+            for (RunResult r : rs) {
+                for (int l = 0; l < nLayer; l++) {
+                    float[] v = r.captures().get(l).last();
+                    for (int d = 0; d < v.length; d++) {
+                        vectors[l][d] += v[d] / extraction.size();
+                    }
                 }
             }
         }
@@ -109,8 +119,16 @@ public final class PaperWorkload {
 
         progress.accept("layer sweep");
         t = System.nanoTime();
-        // query by query, so that the session's cache keeps each query's prefix across the layers
+        // query by query, so that the session's cache keeps each query's prefix across the layers; with parallel
+        // sequences the layers' variants are forked from one prefix and decoded together
         for (int i = 0; i < spec.sweepQueries(); i++) {
+            if (slots > 1) {
+                List<Prompt> ps = Collections.nCopies(nLayer, queries.get(i));
+                List<float[]> vs = java.util.Arrays.asList(vectors);
+                List<Integer> ls = java.util.stream.IntStream.range(0, nLayer).boxed().toList();
+                Predictor.predictBatch(cx, ps, vs, ls);
+                continue;
+            }
             for (int l = 0; l < nLayer; l++) {
                 Predictor.predict(cx, queries.get(i), vectors[l], l, 1);
             }
