@@ -248,6 +248,14 @@ TV_API tv_status tv_session_seq_fork(tv_session * session, int32_t src, int32_t 
 TV_API tv_status tv_session_seq_logits(tv_session * session, int32_t seq, float * out, int32_t n_vocab);
 // Keeps the first n_keep positions of sequence seq.
 TV_API tv_status tv_session_seq_truncate(tv_session * session, int32_t seq, int32_t n_keep);
+// Up to n_max generation steps in each of the n sequences seqs (distinct), every step one decode for all of them
+// that are still going: greedy or sampled with the session's sampling parameters (a sampler per sequence, seeded
+// with the seed + the sequence id), stopping each sequence at its own end-of-generation token, stop token or stop
+// string (tv_session_set_stops). out holds n x n_max tokens (row i: sequence seqs[i]; an end-of-generation token is
+// included, not evaluated), n_out[i] the count, stops[i] the TV_STOP_* reason (TV_STOP_NONE: n_max reached).
+// Generation-phase hooks apply, per sequence.
+TV_API tv_status tv_session_generate_seqs(tv_session * session, const int32_t * seqs, int32_t n, int32_t n_max,
+                                          int32_t * out, int32_t * n_out, int32_t * stops);
 // Drops every position >= n_keep from the KV cache and the session's record (0 clears all).
 TV_API tv_status tv_session_truncate(tv_session * session, int32_t n_keep);
 

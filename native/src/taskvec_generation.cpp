@@ -69,6 +69,7 @@ extern "C" TV_API tv_status tv_session_set_sampling(tv_session * s, tv_sampling_
             return st;
         }
         s->sampler = tv::make_sampler(params, s->seed);
+        s->sampling = params;
         return TV_OK;
     });
 }
@@ -182,4 +183,167 @@ extern "C" TV_API tv_status tv_session_generate(tv_session * s, int32_t n_max, i
         }
     }
     return TV_OK;
+}
+
+namespace {
+
+// Whether the generated text of one sequence now contains a stop string that its last piece completed.
+bool hits_stop_string(const tv_session * s, const std::string & generated, size_t last_piece) {
+    const size_t from = generated.size() > s->longest_stop + last_piece
+                            ? generated.size() - s->longest_stop - last_piece : 0;
+    for (const auto & str : s->stop_strings) {
+        if (generated.find(str, from) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+extern "C" TV_API tv_status tv_session_generate_seqs(tv_session * s, const int32_t * seqs, int32_t n, int32_t n_max,
+                                                     int32_t * out, int32_t * n_out, int32_t * stops) {
+    return tv::guarded([&] {
+        if (s == nullptr || seqs == nullptr || out == nullptr || n_out == nullptr || stops == nullptr || n <= 0 ||
+            n_max < 0) {
+            return fail(TV_ERR_INVALID_ARG, "tv_session_generate_seqs: invalid arguments");
+        }
+        const int32_t n_seq = (int32_t) s->seqs.size();
+        for (int32_t i = 0; i < n; ++i) {
+            if (seqs[i] < 0 || seqs[i] >= n_seq) {
+                return fail(TV_ERR_INVALID_ARG, "sequence %d is outside [0, %d)", seqs[i], n_seq);
+            }
+            for (int32_t j = 0; j < i; ++j) {
+                if (seqs[j] == seqs[i]) {
+                    return fail(TV_ERR_INVALID_ARG, "sequence %d is given twice", seqs[i]);
+                }
+            }
+            if (!s->seqs[(size_t) seqs[i]].logits_valid) {
+                return fail(TV_ERR_STATE, "sequence %d has no logits to sample from: evaluate a prompt that ends "
+                            "with text first", seqs[i]);
+            }
+            n_out[i] = 0;
+            stops[i] = TV_STOP_NONE;
+        }
+        if (n_max > s->batch_cap || n > s->batch_cap) {
+            // one token per sequence per decode: the batch must hold n tokens
+            if (n > s->batch_cap) {
+                return fail(TV_ERR_INVALID_ARG, "%d sequences do not fit a batch of %d", n, s->batch_cap);
+            }
+        }
+        // a sampler per sequence, seeded apart, so that sampled continuations are independent and reproducible
+        std::vector<tv::sampler_ptr> samplers;
+        for (int32_t i = 0; i < n; ++i) {
+            tv_sampling_params sp = s->sampling;
+            sp.seed = (sp.seed == UINT32_MAX ? s->seed : sp.seed) + (uint32_t) seqs[i];
+            samplers.push_back(tv::make_sampler(sp, s->seed));
+        }
+        std::vector<std::string> generated((size_t) n);
+        std::vector<char> active((size_t) n, 1);
+        const int32_t n_ctx = (int32_t) llama_n_ctx(s->ctx.get());
+        const int32_t n_vocab = llama_vocab_n_tokens(s->model->vocab);
+        std::vector<llama_token_data> cur((size_t) n_vocab);
+        for (int32_t step = 0; step < n_max; ++step) {
+            // sample every active sequence's next token from its logits
+            std::vector<int32_t> next((size_t) n, -1);
+            for (int32_t i = 0; i < n; ++i) {
+                if (!active[(size_t) i]) {
+                    continue;
+                }
+                const float * l = tv::seq_logits(s, seqs[i]);
+                for (int32_t t = 0; t < n_vocab; ++t) {
+                    cur[(size_t) t] = llama_token_data{t, l[t], 0.0f};
+                }
+                llama_token_data_array arr{cur.data(), cur.size(), -1, false};
+                llama_sampler_apply(samplers[(size_t) i].get(), &arr);
+                const llama_token t = arr.data[arr.selected].id;
+                llama_sampler_accept(samplers[(size_t) i].get(), t);
+                out[(size_t) i * n_max + step] = t;
+                n_out[i] = step + 1;
+                if (llama_vocab_is_eog(s->model->vocab, t)) {
+                    stops[i] = TV_STOP_EOG;  // not evaluated
+                    active[(size_t) i] = 0;
+                    continue;
+                }
+                if ((int32_t) s->seqs[(size_t) seqs[i]].positions.size() + 1 > n_ctx) {
+                    return fail(TV_ERR_CONTEXT_FULL, "sequence %d reached the end of the context", seqs[i]);
+                }
+                next[(size_t) i] = t;
+            }
+            // evaluate them in one decode, each sequence's token with its logits
+            llama_batch & b = s->batch.value;
+            b.n_tokens = 0;
+            const bool hooked = tv::arm_hooks(s, TV_PHASE_GENERATION);
+            s->plan.ubatch_rows.clear();
+            s->plan.ubatch_outputs.clear();
+            std::vector<int32_t> row_of((size_t) n, -1);
+            for (int32_t i = 0; i < n; ++i) {
+                if (next[(size_t) i] < 0) {
+                    continue;
+                }
+                tv_seq & q = s->seqs[(size_t) seqs[i]];
+                const int32_t k = b.n_tokens++;
+                const int32_t index = (int32_t) q.positions.size();
+                b.token[k] = next[(size_t) i];
+                b.pos[k] = q.next_pos;
+                b.n_seq_id[k] = 1;
+                b.seq_id[k][0] = seqs[i];
+                b.logits[k] = true;
+                if (hooked) {
+                    s->plan.ubatch_rows.push_back({seqs[i], index});
+                    s->plan.ubatch_outputs.push_back({seqs[i], index});
+                }
+                row_of[(size_t) i] = k;
+            }
+            if (b.n_tokens == 0) {
+                break;
+            }
+            tv::before_decode(s);
+            const int32_t rc = llama_decode(s->ctx.get(), b);
+            if (rc != 0) {
+                return fail(TV_ERR_DECODE, "llama_decode failed with code %d", rc);
+            }
+            for (int32_t i = 0; i < n; ++i) {
+                const int32_t k = row_of[(size_t) i];
+                if (k < 0) {
+                    continue;
+                }
+                tv_seq & q = s->seqs[(size_t) seqs[i]];
+                const int32_t t = next[(size_t) i];
+                const int32_t index = (int32_t) q.positions.size();
+                q.positions.push_back({t, (uint64_t) (uint32_t) t, index, q.next_pos});
+                q.next_pos++;
+                q.logits_valid = true;
+                q.logits_row = k;
+                q.logits_decode = s->n_decodes;
+            }
+            if (hooked && !s->plan.error.empty()) {
+                std::string e = s->plan.error;
+                s->plan.error.clear();
+                return fail(TV_ERR_STATE, "hook failed: %s", e.c_str());
+            }
+            // stop conditions of the tokens just evaluated
+            for (int32_t i = 0; i < n; ++i) {
+                const int32_t t = next[(size_t) i];
+                if (t < 0) {
+                    continue;
+                }
+                if (std::find(s->stop_tokens.begin(), s->stop_tokens.end(), t) != s->stop_tokens.end()) {
+                    stops[i] = TV_STOP_TOKEN;
+                    active[(size_t) i] = 0;
+                } else if (!s->stop_strings.empty()) {
+                    char piece[256];
+                    const int32_t np = llama_token_to_piece(s->model->vocab, t, piece, sizeof(piece), 0, false);
+                    if (np > 0 && np <= (int32_t) sizeof(piece)) {
+                        generated[(size_t) i].append(piece, (size_t) np);
+                    }
+                    if (hits_stop_string(s, generated[(size_t) i], (size_t) std::max(np, 0))) {
+                        stops[i] = TV_STOP_STRING;
+                        active[(size_t) i] = 0;
+                    }
+                }
+            }
+        }
+        return TV_OK;
+    });
 }

@@ -323,6 +323,7 @@ struct tv_session {
     int32_t batch_cap = 0;
     tv::sampler_ptr sampler;
     uint32_t seed = 0;
+    tv_sampling_params sampling{};   // the last tv_session_set_sampling (parallel generation makes one sampler per sequence)
     std::vector<int32_t> stop_tokens;
     std::vector<std::string> stop_strings;
     size_t longest_stop = 0;

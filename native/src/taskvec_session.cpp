@@ -511,7 +511,8 @@ extern "C" TV_API tv_session * tv_session_init(tv_model * model, tv_session_para
         s->seed = params.seed;
         s->batch_cap = (int32_t) llama_n_batch(ctx.get());
         s->batch = tv::owned_batch(s->batch_cap);
-        s->sampler = tv::make_sampler(tv_sampling_default_params(), params.seed);
+        s->sampling = tv_sampling_default_params();
+        s->sampler = tv::make_sampler(s->sampling, params.seed);
         s->seqs.resize((size_t) params.n_seq);
         s->seqs[0].positions.reserve(llama_n_ctx(ctx.get()));
         s->ctx = std::move(ctx);

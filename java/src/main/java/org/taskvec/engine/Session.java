@@ -264,6 +264,72 @@ public final class Session implements AutoCloseable {
         }
     }
 
+    /**
+     * Continues sequences seqs (each must end with text, e.g. after {@link #evaluateAll}) together: every step is one
+     * decode for all sequences still going, greedy or sampled (a sampler per sequence, seeded with params' seed plus
+     * the sequence id), each stopping at its own end-of-generation token, stop token or stop string. Generation-phase
+     * hooks added with {@link #addHook} apply per sequence.
+     */
+    public List<Generation> generateAll(int[] seqs, GenerationParams params) {
+        Objects.requireNonNull(seqs, "seqs");
+        Objects.requireNonNull(params, "params");
+        if (seqs.length == 0) {
+            throw new InvalidInputException("no sequences to generate in");
+        }
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (int q : seqs) {
+            checkSeq(q);
+            if (!seen.add(q)) {
+                throw new InvalidInputException("sequence " + q + " is given twice");
+            }
+        }
+        guard.enter();
+        try {
+            configure(params);
+            int max = params.maxTokens();
+            int[] before = new int[seqs.length];
+            for (int i = 0; i < seqs.length; i++) {
+                before[i] = tv_session_seq_n_past(handle, seqs[i]);
+            }
+            try (IntPointer sp = new IntPointer(seqs); IntPointer out = new IntPointer(Math.max(1, (long) seqs.length * max));
+                 IntPointer n = new IntPointer(seqs.length); IntPointer stops = new IntPointer(seqs.length)) {
+                check(tv_session_generate_seqs(handle, sp, seqs.length, max, out, n, stops));
+                List<Generation> result = new java.util.ArrayList<>();
+                for (int i = 0; i < seqs.length; i++) {
+                    int count = n.get(i);
+                    int code = stops.get(i);
+                    int[] toks = new int[count];
+                    out.position((long) i * max).get(toks);
+                    out.position(0);
+                    Generation.StopReason reason = switch (code) {
+                        case TV_STOP_EOG -> Generation.StopReason.END_OF_GENERATION;
+                        case TV_STOP_TOKEN -> Generation.StopReason.STOP_TOKEN;
+                        case TV_STOP_STRING -> Generation.StopReason.STOP_STRING;
+                        default -> Generation.StopReason.MAX_TOKENS;
+                    };
+                    if (reason == Generation.StopReason.END_OF_GENERATION) {
+                        toks = java.util.Arrays.copyOf(toks, count - 1); // the end-of-generation token is not output
+                    }
+                    String text = model.detokenize(toks);
+                    if (reason == Generation.StopReason.STOP_STRING) {
+                        int cut = text.length();
+                        for (String str : params.stopStrings()) {
+                            int at = text.indexOf(str);
+                            if (at >= 0) {
+                                cut = Math.min(cut, at);
+                            }
+                        }
+                        text = text.substring(0, cut);
+                    }
+                    result.add(new Generation(text, toks, reason, before[i], 0));
+                }
+                return result;
+            }
+        } finally {
+            guard.exit();
+        }
+    }
+
     /** Keeps the first n positions of sequence seq. */
     public void truncate(int seq, int n) {
         checkSeq(seq);

@@ -276,6 +276,10 @@ public final class TaskvecNative {
     public static native int tv_session_seq_fork(TvSession session, int src, int dst, int nKeep);
     public static native int tv_session_seq_logits(TvSession session, int seq, FloatPointer out, int nVocab);
     public static native int tv_session_seq_truncate(TvSession session, int seq, int nKeep);
+    public static native int tv_session_generate_seqs(TvSession session, @Cast("const int32_t*") IntPointer seqs, int n,
+                                                      int nMax, @Cast("int32_t*") IntPointer out,
+                                                      @Cast("int32_t*") IntPointer nOut,
+                                                      @Cast("int32_t*") IntPointer stops);
     public static native int tv_session_point_node(TvSession session, int point, int layer,
                                                    @Cast("char*") BytePointer buf, int bufSize);
     public static native void tv_session_clear_hooks(TvSession session);
