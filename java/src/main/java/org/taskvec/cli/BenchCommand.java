@@ -170,21 +170,28 @@ final class BenchCommand implements Callable<Integer> {
                 // the same workload on parallel sequences, interleaved with the sequential path, rounds times each
                 List<Double> sweepRatio = new ArrayList<>();
                 List<Double> extractionRatio = new ArrayList<>();
+                List<Double> queriesRatio = new ArrayList<>();
+                List<Double> totalRatio = new ArrayList<>();
+                boolean sameAnswers = true;
                 for (int round = 0; round < rounds; round++) {
                     PaperWorkload.Result a = PaperWorkload.run(m, s, spec, 1, phase -> { });
                     PaperWorkload.Result b = PaperWorkload.run(m, par, spec, 1, phase -> { });
                     sweepRatio.add(a.phasesMs().get("sweep") / b.phasesMs().get("sweep"));
                     extractionRatio.add(a.phasesMs().get("extraction") / b.phasesMs().get("extraction"));
+                    queriesRatio.add(a.phasesMs().get("patched_queries") / b.phasesMs().get("patched_queries"));
+                    totalRatio.add(a.phasesMs().get("total") / b.phasesMs().get("total"));
+                    sameAnswers &= a.firstAnswers().equals(b.firstAnswers());
                     status("[paper workload] parallel round " + (round + 1) + "/" + rounds);
                 }
                 endStatus();
-                System.out.printf(Locale.ROOT, "parallel (%d sequences) vs sequential, sweep:      median %.2fx "
-                        + "(min %.2f, max %.2f, %d rounds)%n", parallel, median(sweepRatio),
-                        java.util.Collections.min(sweepRatio), java.util.Collections.max(sweepRatio), rounds);
-                System.out.printf(Locale.ROOT, "parallel (%d sequences) vs sequential, extraction: median %.2fx "
-                        + "(min %.2f, max %.2f, %d rounds)%n", parallel, median(extractionRatio),
-                        java.util.Collections.min(extractionRatio), java.util.Collections.max(extractionRatio),
-                        rounds);
+                for (var e : java.util.Map.of("extraction", extractionRatio, "patched_queries", queriesRatio,
+                        "sweep", sweepRatio, "total", totalRatio).entrySet().stream()
+                        .sorted(java.util.Map.Entry.comparingByKey()).toList()) {
+                    System.out.printf(Locale.ROOT, "parallel (%d sequences) vs sequential, %-16s median %.2fx "
+                            + "(min %.2f, max %.2f, %d rounds)%n", parallel, e.getKey() + ":", median(e.getValue()),
+                            java.util.Collections.min(e.getValue()), java.util.Collections.max(e.getValue()), rounds);
+                }
+                System.out.println("first answers equal in every round: " + sameAnswers);
             }
             r.phasesMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.1f ms%n", k, v));
             r.stepMedianMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.2f ms (median)%n", k, v));

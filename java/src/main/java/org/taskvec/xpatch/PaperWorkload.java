@@ -111,9 +111,27 @@ public final class PaperWorkload {
 
         progress.accept("patched queries");
         t = System.nanoTime();
-        for (int i = 0; i < spec.patchedQueries(); i++) {
-            answers.add(Predictor.predict(cx, queries.get(i), vectors[spec.patchLayer()], spec.patchLayer(),
-                    spec.newTokens()));
+        if (slots > 1) {
+            // the queries side by side: patched prompts in one shared decode, then their tokens generated together
+            for (int from = 0; from < spec.patchedQueries(); from += slots) {
+                int to = Math.min(spec.patchedQueries(), from + slots);
+                int[] seqs = java.util.stream.IntStream.range(0, to - from).toArray();
+                List<Hooks> hs = new ArrayList<>();
+                for (int k = from; k < to; k++) {
+                    hs.add(Hooks.create().replace("blocks." + spec.patchLayer() + ".resid_post",
+                            org.taskvec.tasks.IclPrompts.patchPosition(cx.style), vectors[spec.patchLayer()]));
+                }
+                HookedRun.runAll(session, queries.subList(from, to), seqs, hs);
+                for (org.taskvec.engine.Generation g : session.generateAll(seqs,
+                        org.taskvec.engine.GenerationParams.greedy(spec.newTokens()))) {
+                    answers.add(g.text());
+                }
+            }
+        } else {
+            for (int i = 0; i < spec.patchedQueries(); i++) {
+                answers.add(Predictor.predict(cx, queries.get(i), vectors[spec.patchLayer()], spec.patchLayer(),
+                        spec.newTokens()));
+            }
         }
         phases.put("patched_queries", ms(t));
 
