@@ -102,11 +102,6 @@ final class Predictor {
 
     /** The text of the greedy next token after what the session last evaluated (the arg-max of its logits). */
     static String nextToken(XpatchContext cx) {
-        float[] logits = cx.session.logits();
-        int best = 0;
-        for (int t = 1; t < logits.length; t++) {
-            best = logits[t] > logits[best] ? t : best;
-        }
-        return cx.model.tokenText(best);
+        return nextToken(cx, 0);  // the single-sequence calls work on sequence 0
     }
 }
