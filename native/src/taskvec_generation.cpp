@@ -151,14 +151,8 @@ extern "C" TV_API tv_status tv_session_generate_step(tv_session * s, int32_t * t
             if (n > 0 && n <= (int32_t) sizeof(s->piece)) {
                 s->generated.append(s->piece, (size_t) n);
             }
-            // only the tail can hold a match that this token completed
-            const size_t from = s->generated.size() > s->longest_stop + (size_t) std::max(n, 0)
-                                    ? s->generated.size() - s->longest_stop - (size_t) std::max(n, 0) : 0;
-            for (const auto & str : s->stop_strings) {
-                if (s->generated.find(str, from) != std::string::npos) {
-                    *stop = TV_STOP_STRING;
-                    break;
-                }
+            if (tv::hits_stop_string(s, s->generated, (size_t) std::max(n, 0))) {
+                *stop = TV_STOP_STRING;
             }
         }
         return TV_OK;
@@ -185,9 +179,8 @@ extern "C" TV_API tv_status tv_session_generate(tv_session * s, int32_t n_max, i
     return TV_OK;
 }
 
-namespace {
+namespace tv {
 
-// Whether the generated text of one sequence now contains a stop string that its last piece completed.
 bool hits_stop_string(const tv_session * s, const std::string & generated, size_t last_piece) {
     const size_t from = generated.size() > s->longest_stop + last_piece
                             ? generated.size() - s->longest_stop - last_piece : 0;
@@ -199,7 +192,7 @@ bool hits_stop_string(const tv_session * s, const std::string & generated, size_
     return false;
 }
 
-}  // namespace
+}  // namespace tv
 
 extern "C" TV_API tv_status tv_session_generate_seqs(tv_session * s, const int32_t * seqs, int32_t n, int32_t n_max,
                                                      int32_t * out, int32_t * n_out, int32_t * stops) {
@@ -225,11 +218,8 @@ extern "C" TV_API tv_status tv_session_generate_seqs(tv_session * s, const int32
             n_out[i] = 0;
             stops[i] = TV_STOP_NONE;
         }
-        if (n_max > s->batch_cap || n > s->batch_cap) {
-            // one token per sequence per decode: the batch must hold n tokens
-            if (n > s->batch_cap) {
-                return fail(TV_ERR_INVALID_ARG, "%d sequences do not fit a batch of %d", n, s->batch_cap);
-            }
+        if (n > s->batch_cap) {  // one token per sequence per decode
+            return fail(TV_ERR_INVALID_ARG, "%d sequences do not fit a batch of %d", n, s->batch_cap);
         }
         // a sampler per sequence, seeded apart, so that sampled continuations are independent and reproducible
         std::vector<tv::sampler_ptr> samplers;
@@ -242,7 +232,6 @@ extern "C" TV_API tv_status tv_session_generate_seqs(tv_session * s, const int32
         std::vector<char> active((size_t) n, 1);
         const int32_t n_ctx = (int32_t) llama_n_ctx(s->ctx.get());
         const int32_t n_vocab = llama_vocab_n_tokens(s->model->vocab);
-        std::vector<llama_token_data> cur((size_t) n_vocab);
         for (int32_t step = 0; step < n_max; ++step) {
             // sample every active sequence's next token from its logits
             std::vector<int32_t> next((size_t) n, -1);
@@ -250,14 +239,8 @@ extern "C" TV_API tv_status tv_session_generate_seqs(tv_session * s, const int32
                 if (!active[(size_t) i]) {
                     continue;
                 }
-                const float * l = tv::seq_logits(s, seqs[i]);
-                for (int32_t t = 0; t < n_vocab; ++t) {
-                    cur[(size_t) t] = llama_token_data{t, l[t], 0.0f};
-                }
-                llama_token_data_array arr{cur.data(), cur.size(), -1, false};
-                llama_sampler_apply(samplers[(size_t) i].get(), &arr);
-                const llama_token t = arr.data[arr.selected].id;
-                llama_sampler_accept(samplers[(size_t) i].get(), t);
+                const llama_token t = tv::sample_logits(samplers[(size_t) i].get(), tv::seq_logits(s, seqs[i]),
+                                                        n_vocab);
                 out[(size_t) i * n_max + step] = t;
                 n_out[i] = step + 1;
                 if (llama_vocab_is_eog(s->model->vocab, t)) {
@@ -337,7 +320,7 @@ extern "C" TV_API tv_status tv_session_generate_seqs(tv_session * s, const int32
                     if (np > 0 && np <= (int32_t) sizeof(piece)) {
                         generated[(size_t) i].append(piece, (size_t) np);
                     }
-                    if (hits_stop_string(s, generated[(size_t) i], (size_t) std::max(np, 0))) {
+                    if (tv::hits_stop_string(s, generated[(size_t) i], (size_t) std::max(np, 0))) {
                         stops[i] = TV_STOP_STRING;
                         active[(size_t) i] = 0;
                     }

@@ -255,6 +255,11 @@ tv_status decode_tokens(tv_session * s, int32_t seq, const int32_t * tokens, int
 void before_decode(tv_session * s);
 // The last logits of sequence seq (in the context's buffer or copied), or NULL when it has none.
 const float * seq_logits(tv_session * s, int32_t seq);
+// Samples a token from n_vocab logits held outside the context (the steps of llama_sampler_sample).
+llama_token sample_logits(llama_sampler * sampler, const float * logits, int32_t n_vocab);
+// Whether generated text now holds one of the session's stop strings; only its tail, which the last piece of
+// last_piece bytes completed, is searched.
+bool hits_stop_string(const tv_session * s, const std::string & generated, size_t last_piece);
 // Samples the next token of sequence seq from its last logits with the session's sampler.
 int32_t sample_seq(tv_session * s, int32_t seq);
 

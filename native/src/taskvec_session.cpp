@@ -131,22 +131,25 @@ const float * seq_logits(tv_session * s, int32_t seq) {
     return q.logits.empty() ? nullptr : q.logits.data();
 }
 
+llama_token sample_logits(llama_sampler * sampler, const float * logits, int32_t n_vocab) {
+    // the steps of llama_sampler_sample, on logits held outside the context
+    std::vector<llama_token_data> cur((size_t) n_vocab);
+    for (int32_t t = 0; t < n_vocab; ++t) {
+        cur[(size_t) t] = llama_token_data{t, logits[t], 0.0f};
+    }
+    llama_token_data_array arr{cur.data(), cur.size(), -1, false};
+    llama_sampler_apply(sampler, &arr);
+    const llama_token token = arr.data[arr.selected].id;
+    llama_sampler_accept(sampler, token);
+    return token;
+}
+
 int32_t sample_seq(tv_session * s, int32_t seq) {
     tv_seq & q = s->seqs[(size_t) seq];
     if (q.logits_decode == s->n_decodes && q.logits_row >= 0) {
         return llama_sampler_sample(s->sampler.get(), s->ctx.get(), q.logits_row);
     }
-    // logits kept aside: the same steps as llama_sampler_sample, on the copy
-    const int32_t n_vocab = (int32_t) q.logits.size();
-    std::vector<llama_token_data> cur((size_t) n_vocab);
-    for (int32_t t = 0; t < n_vocab; ++t) {
-        cur[(size_t) t] = llama_token_data{t, q.logits[(size_t) t], 0.0f};
-    }
-    llama_token_data_array arr{cur.data(), cur.size(), -1, false};
-    llama_sampler_apply(s->sampler.get(), &arr);
-    const llama_token token = arr.data[arr.selected].id;
-    llama_sampler_accept(s->sampler.get(), token);
-    return token;
+    return sample_logits(s->sampler.get(), q.logits.data(), (int32_t) q.logits.size());
 }
 
 // Decodes text tokens at the end of sequence seq; logits for the last one when want_logits. With hooks active

@@ -118,8 +118,7 @@ public final class PaperWorkload {
                 int[] seqs = java.util.stream.IntStream.range(0, to - from).toArray();
                 List<Hooks> hs = new ArrayList<>();
                 for (int k = from; k < to; k++) {
-                    hs.add(Hooks.create().replace("blocks." + spec.patchLayer() + ".resid_post",
-                            org.taskvec.tasks.IclPrompts.patchPosition(cx.style), vectors[spec.patchLayer()]));
+                    hs.add(Predictor.patch(cx, vectors[spec.patchLayer()], spec.patchLayer()));
                 }
                 HookedRun.runAll(session, queries.subList(from, to), seqs, hs);
                 for (org.taskvec.engine.Generation g : session.generateAll(seqs,

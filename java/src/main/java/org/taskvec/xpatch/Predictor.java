@@ -17,7 +17,8 @@ import org.taskvec.tasks.IclPrompts;
 final class Predictor {
     private Predictor() {}
 
-    static String predict(XpatchContext cx, Prompt prompt, float[] vector, int layer, int maxNewTokens) {
+    /** The patch of a query: vector replacing (or added to) resid_post after layer at its final ":"; none for null. */
+    static Hooks patch(XpatchContext cx, float[] vector, int layer) {
         Hooks hooks = Hooks.create();
         if (vector != null) {
             String point = "blocks." + layer + ".resid_post";
@@ -27,6 +28,11 @@ final class Predictor {
                 hooks.replace(point, IclPrompts.patchPosition(cx.style), vector);
             }
         }
+        return hooks;
+    }
+
+    static String predict(XpatchContext cx, Prompt prompt, float[] vector, int layer, int maxNewTokens) {
+        Hooks hooks = patch(cx, vector, layer);
         if (maxNewTokens == 1) {
             if (vector != null) {
                 HookedRun.run(cx.session, prompt, hooks);
@@ -53,16 +59,7 @@ final class Predictor {
             int to = Math.min(prompts.size(), from + slots);
             List<Hooks> hooks = new ArrayList<>();
             for (int k = from; k < to; k++) {
-                Hooks h = Hooks.create();
-                if (vectors.get(k) != null) {
-                    String point = "blocks." + layers.get(k) + ".resid_post";
-                    if (cx.patchMode == XpatchConfig.PatchMode.ADD) {
-                        h.add(point, IclPrompts.patchPosition(cx.style), vectors.get(k), 1f);
-                    } else {
-                        h.replace(point, IclPrompts.patchPosition(cx.style), vectors.get(k));
-                    }
-                }
-                hooks.add(h);
+                hooks.add(patch(cx, vectors.get(k), layers.get(k)));
             }
             // the first query of the chunk in sequence 0, then its prefix forked into the sequences that repeat it
             HookedRun.runAll(cx.session, List.of(prompts.get(from)), new int[] {0}, List.of(hooks.get(0)));
