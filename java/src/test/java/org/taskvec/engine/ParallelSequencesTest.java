@@ -155,12 +155,11 @@ class ParallelSequencesTest {
             // per-sequence stop strings: each sequence stops at its own
             s.evaluateAll(PROMPTS);
             String first = alone.get(1).text().substring(0, Math.min(3, alone.get(1).text().length()));
-            if (!first.isEmpty()) {
-                List<Generation> g = s.generateAll(new int[] {0, 1, 2}, GenerationParams.greedy(12)
-                        .withStopStrings(List.of(first)));
-                assertEquals(Generation.StopReason.STOP_STRING, g.get(1).stopReason());
-                assertTrue(g.get(1).tokens().length <= alone.get(1).tokens().length);
-            }
+            assertFalse(first.isEmpty(), "sequence 1 generated text to stop at");
+            List<Generation> g = s.generateAll(new int[] {0, 1, 2}, GenerationParams.greedy(12)
+                    .withStopStrings(List.of(first)));
+            assertEquals(Generation.StopReason.STOP_STRING, g.get(1).stopReason());
+            assertTrue(g.get(1).tokens().length <= alone.get(1).tokens().length);
             assertThrows(InvalidInputException.class, () -> s.generateAll(new int[] {0, 0}, greedy));
         }
     }
