@@ -94,7 +94,7 @@ fi
 compiler="$(${CXX:-c++} --version 2>/dev/null | head -1 || true)"
 
 llama_key="$( { cat "$here/llama-cpp-pin.cmake"; echo "$flags"; echo "$compiler"; } | sha256sum | cut -c1-16)"
-full_key="$( { echo "$llama_key"; cd "$root" && find native cmake -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.txt' -o -name '*.cmake' -o -name '*.sh' \) | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -c1-16)"
+full_key="$( { echo "$llama_key"; cd "$root" && find native cmake -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.txt' -o -name '*.cmake' -o -name '*.sh' -o -name '*.patch' \) | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -c1-16)"
 build="$cache/build/$llama_key"
 install="$cache/natives/$full_key"
 lock="$cache/build/$llama_key.lock"
@@ -256,7 +256,7 @@ run_step configuring cmake "${cmake_args[@]}"
 build_step compiling cmake --build "$build" --parallel "$jobs" --target taskvec taskvec-decode-loop taskvec-leak-probe
 run_step installing cmake --install "$build" --prefix "$tmp_install"
 if [ "$portable" = 1 ]; then  # backend modules that ggml loads at run time, for the jar
-  (cd "$tmp_install/lib" && ls libggml-cpu-*.so 2>/dev/null || true) > "$tmp_install/lib/ggml-backends.list"
+  (cd "$tmp_install/lib" && ls libggml-cpu-*.so libggml-rpc.so 2>/dev/null || true) > "$tmp_install/lib/ggml-backends.list"
 fi
 echo "$describe" > "$tmp_install/.flags"
 (cd "$tmp_install" && find . -type f ! -name '.manifest.sha256' ! -name '.complete' | LC_ALL=C sort | xargs sha256sum > .manifest.sha256)

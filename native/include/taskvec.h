@@ -39,6 +39,8 @@ typedef int32_t tv_status;
 #define TV_ERR_INTERNAL       9  // an unexpected C++ exception
 #define TV_ERR_PROJECTOR     10  // the projector (mmproj) file could not be loaded or does not fit the model
 #define TV_ERR_NO_POINT      11  // a hook point that this model's graph does not have
+#define TV_ERR_RPC           12  // an RPC server could not be reached, or was lost during a call (the model that
+                                 // used it is unusable then: free its sessions and the model, and load it again)
 
 // Log levels passed to the log callback (same values as ggml_log_level).
 #define TV_LOG_DEBUG 1
@@ -86,6 +88,13 @@ typedef struct tv_model_params {
                                     // 0 = off); an image met again is not encoded again
     int32_t      mmproj_flash_attn; // the projector's flash attention: -1 auto (libmtmd's default: on where the
                                     // backend has it; on the CPU its K and V are F16), 0 off (F32 attention), 1 on
+    const char * rpc_servers;    // ggml RPC servers ("host:port,host:port", see tv_rpc_server_run) whose devices take
+                                 // offloaded layers, or NULL (default). The model's devices are then the servers'
+                                 // devices in the order given, then this process's GPUs; n_gpu_layers counts layers
+                                 // over all of them. A server that cannot be reached fails the load with TV_ERR_RPC.
+    const float * tensor_split;  // share of the offloaded layers per device, in the model's device order (see
+                                 // tv_model_device), or NULL (default: by the devices' free memory)
+    int32_t      n_tensor_split; // entries in tensor_split (at most the number of devices)
 } tv_model_params;
 
 TV_API tv_model_params tv_model_default_params(void);
@@ -94,6 +103,17 @@ TV_API tv_model_params tv_model_default_params(void);
 // The caller owns the result and frees it with tv_model_free after every session of it is freed.
 TV_API tv_model * tv_model_load(const char * path, tv_model_params params);
 TV_API void       tv_model_free(tv_model * model);
+
+// The devices that hold the model's offloaded layers (0 when everything runs on the CPU), in llama.cpp's order.
+TV_API int32_t tv_model_n_devices(const tv_model * model);
+// Device i of the model: its name ("RPC0", "CUDA0"), description (an RPC device's is its server's host:port), free
+// and total memory in bytes, and how many of the model's repeating layers it holds. Any output may be NULL; names
+// follow tv_model_meta's convention (full length returned, truncated to buf_size - 1). Returns TV_OK, or
+// TV_ERR_INVALID_ARG for a bad index, or TV_ERR_RPC when the device's server does not answer.
+TV_API tv_status tv_model_device(const tv_model * model, int32_t i, char * name, int32_t name_size, char * desc,
+                                 int32_t desc_size, int64_t * free, int64_t * total, int32_t * n_layers);
+// Layers held by the CPU of this process (repeating layers not on any device).
+TV_API int32_t tv_model_n_cpu_layers(const tv_model * model);
 
 TV_API int32_t tv_model_n_layer(const tv_model * model);
 TV_API int32_t tv_model_n_embd(const tv_model * model);
@@ -172,6 +192,22 @@ TV_API tv_status   tv_prompt_add_text(tv_prompt * prompt, const char * text, int
 TV_API tv_status   tv_prompt_add_image_rgb(tv_prompt * prompt, const uint8_t * rgb, int32_t w, int32_t h);
 // Appends pre-tokenized tokens (no further BOS is added for them).
 TV_API tv_status   tv_prompt_add_tokens(tv_prompt * prompt, const int32_t * tokens, int32_t n);
+
+// ---- RPC: models larger than one host ---------------------------------------------------------------------
+//
+// ggml's RPC backend: a server process offers its devices (its GPUs, else its CPU) to clients over TCP, and a model
+// loaded with tv_model_params.rpc_servers places offloaded layers on them. The protocol has no authentication and
+// no encryption: bind servers to loopback or a trusted private network only.
+
+// Runs ggml's RPC server on endpoint ("host:port"), offering this process's GPUs (or, without one, its CPU with
+// n_threads threads). cache_dir: folder where large tensors sent by clients are cached across runs, or NULL (no
+// cache). Serves one client at a time and does not return while it serves; it returns TV_ERR_RPC when it cannot
+// start (bad endpoint, address in use) and TV_ERR_INVALID_ARG for bad arguments.
+TV_API tv_status tv_rpc_server_run(const char * endpoint, const char * cache_dir, int32_t n_threads);
+// Asks the RPC server at endpoint ("host:port") for its devices. Returns their number (and writes device i's free
+// and total memory in bytes to *free / *total when i is below it; either may be NULL), or -1 with TV_ERR_RPC or
+// TV_ERR_INVALID_ARG when the server cannot be reached or the endpoint is malformed.
+TV_API int32_t tv_rpc_server_device(const char * endpoint, int32_t i, int64_t * free, int64_t * total);
 
 // ---- session (a llama context: KV cache, sampler, evaluated prompt) ------------------------------------------
 

@@ -281,8 +281,7 @@ extern "C" TV_API tv_status tv_session_generate_seqs(tv_session * s, const int32
             if (b.n_tokens == 0) {
                 break;
             }
-            tv::before_decode(s);
-            const int32_t rc = llama_decode(s->ctx.get(), b);
+            const int32_t rc = tv::decode(s, b);
             if (rc != 0) {
                 return fail(TV_ERR_DECODE, "llama_decode failed with code %d", rc);
             }

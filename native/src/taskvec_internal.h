@@ -4,7 +4,7 @@
 // template, quantize), taskvec_tokens.cpp, taskvec_prompt.cpp (prompts and their tokenization into units),
 // taskvec_images.cpp (the encoded-image cache), taskvec_image_embd.cpp, taskvec_session.cpp (KV/position
 // bookkeeping, decoding), taskvec_generation.cpp (sampling, stops), taskvec_hooks.cpp, taskvec_points.cpp,
-// taskvec_lens.cpp, taskvec_log.cpp, taskvec_llama_internals.cpp.
+// taskvec_lens.cpp, taskvec_log.cpp, taskvec_llama_internals.cpp, taskvec_rpc.cpp (RPC servers and clients).
 #pragma once
 
 #include "taskvec.h"
@@ -13,6 +13,7 @@
 #include "mtmd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <cstring>
@@ -34,12 +35,20 @@ void install_log_router();
 // Records a failure message for tv_last_error() and returns status.
 tv_status fail(tv_status status, const char * fmt, ...);
 
-// Runs body, turning any C++ exception into TV_ERR_INTERNAL (nothing may unwind into the JVM).
+// Whether e reports a failed RPC server (ggml-rpc with taskvec's patch, cmake/patches/ggml-rpc-errors.patch: such
+// messages start with "ggml-rpc: ").
+inline bool is_rpc_failure(const std::exception & e) { return std::strncmp(e.what(), "ggml-rpc: ", 10) == 0; }
+
+// Runs body, turning any C++ exception into TV_ERR_INTERNAL, or TV_ERR_RPC for a failed RPC server (nothing may
+// unwind into the JVM).
 template <typename F>
 tv_status guarded(F && body) {
     try {
         return body();
     } catch (const std::exception & e) {
+        if (is_rpc_failure(e)) {
+            return fail(TV_ERR_RPC, "%s", e.what());
+        }
         return fail(TV_ERR_INTERNAL, "internal error: %s", e.what());
     } catch (...) {
         return fail(TV_ERR_INTERNAL, "internal error: unknown exception");
@@ -253,6 +262,8 @@ tv_status decode_tokens(tv_session * s, int32_t seq, const int32_t * tokens, int
 // Before a llama_decode: copies the logits of sequences that still live in the context's output buffer into their
 // own storage (they are about to be overwritten), and numbers the decode.
 void before_decode(tv_session * s);
+// llama_decode of b for s (with before_decode), under the model's RPC rules (see remote_call).
+int32_t decode(tv_session * s, const llama_batch & b);
 // The last logits of sequence seq (in the context's buffer or copied), or NULL when it has none.
 const float * seq_logits(tv_session * s, int32_t seq);
 // Samples a token from n_vocab logits held outside the context (the steps of llama_sampler_sample).
@@ -283,6 +294,10 @@ struct tv_model {
     tv::lens_ptr lens;
     std::mutex points_mutex;
     std::unique_ptr<tv::point_table> points;  // built by the first session that needs it
+    std::vector<std::string> rpc_endpoints;   // RPC servers that hold some of its layers (taskvec_rpc.cpp)
+    std::atomic<bool> rpc_lost{false};        // one of them failed: the remote weights are gone
+    std::mutex rpc_mutex;
+    std::string rpc_lost_reason;              // guarded by rpc_mutex
 };
 
 struct tv_prompt_part {
@@ -337,3 +352,37 @@ struct tv_session {
     tv::hook_plan plan;
     bool callback_installed = false;
 };
+
+namespace tv {
+// ---- RPC (taskvec_rpc.cpp) -----------------------------------------------------------------------------------
+
+// Adds the devices of the RPC servers in servers ("host:port,host:port") to devices and their endpoints to endpoints.
+// The model's offload devices (llama.cpp's list; taskvec_llama_internals.cpp) and the device of layer il (the CPU's
+// device for layers that are not offloaded).
+std::vector<ggml_backend_dev_t> model_devices(const llama_model * model);
+ggml_backend_dev_t model_layer_device(const llama_model * model, int32_t il);
+tv_status add_rpc_devices(const char * servers, std::vector<ggml_backend_dev_t> & devices,
+                          std::vector<std::string> & endpoints);
+// Records that model lost an RPC server (reason: the failure), so that later calls refuse it.
+void mark_rpc_lost(tv_model * model, const char * reason);
+// Throws the RPC failure (TV_ERR_RPC through guarded) when model lost an RPC server earlier.
+void check_rpc(tv_model * model);
+
+// Runs f, a call that computes on model's devices. A model that lost an RPC server is refused before f; when f fails
+// with an RPC failure, the model is marked lost (its remote weights and KV are gone) and the failure rethrown.
+template <typename F>
+auto remote_call(tv_model * model, F && f) -> decltype(f()) {
+    if (model->rpc_endpoints.empty()) {
+        return f();
+    }
+    check_rpc(model);
+    try {
+        return f();
+    } catch (const std::exception & e) {
+        if (is_rpc_failure(e)) {
+            mark_rpc_lost(model, e.what());
+        }
+        throw;
+    }
+}
+}  // namespace tv

@@ -58,4 +58,13 @@ extern "C" TV_API tv_status tv_last_status(void) { return t_last_status; }
 extern "C" TV_API const char * tv_llama_version(void) { return llama_version(); }
 extern "C" TV_API const char * tv_system_info(void) { return llama_print_system_info(); }
 extern "C" TV_API const char * tv_media_marker(void) { return mtmd_default_marker(); }
-extern "C" TV_API bool tv_gpu_offload_supported(void) { return llama_supports_gpu_offload(); }
+// llama_supports_gpu_offload also says yes for the RPC backend, which every build has: ask for a local GPU device
+extern "C" TV_API bool tv_gpu_offload_supported(void) {
+    for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+        const enum ggml_backend_dev_type t = ggml_backend_dev_type(ggml_backend_dev_get(i));
+        if (t == GGML_BACKEND_DEVICE_TYPE_GPU || t == GGML_BACKEND_DEVICE_TYPE_IGPU) {
+            return true;
+        }
+    }
+    return false;
+}

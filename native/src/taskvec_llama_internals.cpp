@@ -9,6 +9,7 @@
 
 #include "ggml-backend.h"
 #include "llama-context.h"
+#include "llama-model.h"
 
 namespace tv {
 
@@ -18,5 +19,15 @@ void set_eval_callback(llama_context * ctx, bool (*cb)(struct ggml_tensor *, boo
     cparams.cb_eval_user_data = user_data;
     ggml_backend_sched_set_eval_callback(ctx->get_sched(), cb, user_data);
 }
+
+std::vector<ggml_backend_dev_t> model_devices(const llama_model * model) {
+    std::vector<ggml_backend_dev_t> out;
+    for (const llama_device & d : model->devices) {
+        out.push_back(d.dev);
+    }
+    return out;
+}
+
+ggml_backend_dev_t model_layer_device(const llama_model * model, int32_t il) { return model->dev_layer(il); }
 
 }  // namespace tv

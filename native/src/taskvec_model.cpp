@@ -22,6 +22,9 @@ extern "C" TV_API tv_model_params tv_model_default_params(void) {
     p.mmproj_threads = 4;
     p.image_cache_bytes = (int64_t) 512 << 20;
     p.mmproj_flash_attn = -1;
+    p.rpc_servers = nullptr;
+    p.tensor_split = nullptr;
+    p.n_tensor_split = 0;
     return p;
 }
 
@@ -37,11 +40,59 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
         if (params.mmproj_flash_attn < -1 || params.mmproj_flash_attn > 1) {
             return fail(TV_ERR_INVALID_ARG, "mmproj_flash_attn must be -1, 0 or 1, got %d", params.mmproj_flash_attn);
         }
+        if (params.n_tensor_split < 0 || (params.n_tensor_split > 0 && params.tensor_split == nullptr)) {
+            return fail(TV_ERR_INVALID_ARG, "tensor_split: %d entries at %p", params.n_tensor_split,
+                        (const void *) params.tensor_split);
+        }
         llama_model_params mp = llama_model_default_params();
         mp.n_gpu_layers = params.n_gpu_layers;
         mp.load_mode = params.use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+        // the devices: the RPC servers' (as llama.cpp orders them: remote first), then this process's GPUs
+        std::vector<ggml_backend_dev_t> devices;
+        std::vector<std::string> endpoints;
+        if (params.rpc_servers != nullptr && params.rpc_servers[0] != '\0') {
+            const tv_status st = tv::add_rpc_devices(params.rpc_servers, devices, endpoints);
+            if (st != TV_OK) {
+                return st;
+            }
+            for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+                ggml_backend_dev_t d = ggml_backend_dev_get(i);
+                if (ggml_backend_dev_type(d) == GGML_BACKEND_DEVICE_TYPE_GPU) {
+                    devices.push_back(d);
+                }
+            }
+            devices.push_back(nullptr);
+            mp.devices = devices.data();
+        }
+        std::vector<float> split(llama_max_devices(), 0.0f);
+        if (params.n_tensor_split > 0) {
+            const size_t n_dev = devices.empty() ? llama_max_devices() : devices.size() - 1;
+            if ((size_t) params.n_tensor_split > std::min(n_dev, split.size())) {
+                return fail(TV_ERR_INVALID_ARG, "tensor_split has %d entries for %zu devices", params.n_tensor_split,
+                            std::min(n_dev, split.size()));
+            }
+            float sum = 0.0f;
+            for (int32_t i = 0; i < params.n_tensor_split; ++i) {
+                const float v = params.tensor_split[i];
+                if (!(v >= 0.0f) || v > 1e6f) {
+                    return fail(TV_ERR_INVALID_ARG, "tensor_split[%d] is %g; shares must be finite and >= 0", i, v);
+                }
+                split[(size_t) i] = v;
+                sum += v;
+            }
+            if (sum <= 0.0f) {
+                return fail(TV_ERR_INVALID_ARG, "tensor_split gives every device a share of 0");
+            }
+            mp.tensor_split = split.data();
+        }
         tv::model_ptr lm(llama_model_load_from_file(path, mp));
         if (!lm) {
+            // llama.cpp reports a server lost while loading only in its log: ask the servers again
+            for (const std::string & e : endpoints) {
+                if (tv_rpc_server_device(e.c_str(), 0, nullptr, nullptr) < 0) {
+                    return fail(TV_ERR_RPC, "llama.cpp could not load the model %s: %s", path, tv_last_error());
+                }
+            }
             return fail(TV_ERR_LOAD, "llama.cpp could not load the model %s", path);
         }
         tv::mtmd_ptr mtmd;
@@ -68,6 +119,7 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
         m->vocab = llama_model_get_vocab(lm.get());
         m->model = std::move(lm);
         m->mtmd = std::move(mtmd);
+        m->rpc_endpoints = std::move(endpoints);
         result = m.release();
         return TV_OK;
     });
@@ -76,6 +128,58 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
 
 // NULL-safe (delete of NULL does nothing); the members free the projector context, the lens weights and the model.
 extern "C" TV_API void tv_model_free(tv_model * model) { delete model; }
+
+extern "C" TV_API int32_t tv_model_n_devices(const tv_model * m) {
+    return m == nullptr ? -1 : (int32_t) tv::model_devices(m->model.get()).size();
+}
+
+extern "C" TV_API tv_status tv_model_device(const tv_model * m, int32_t i, char * name, int32_t name_size,
+                                            char * desc, int32_t desc_size, int64_t * free, int64_t * total,
+                                            int32_t * n_layers) {
+    return tv::guarded([&] {
+        if (m == nullptr) {
+            return fail(TV_ERR_INVALID_ARG, "model is NULL");
+        }
+        const std::vector<ggml_backend_dev_t> devs = tv::model_devices(m->model.get());
+        if (i < 0 || i >= (int32_t) devs.size()) {
+            return fail(TV_ERR_INVALID_ARG, "device %d of a model with %zu devices", i, devs.size());
+        }
+        ggml_backend_dev_t d = devs[(size_t) i];
+        tv::copy_out(ggml_backend_dev_name(d), name, name_size);
+        tv::copy_out(ggml_backend_dev_description(d), desc, desc_size);
+        if (free != nullptr || total != nullptr) {
+            size_t f = 0, t = 0;
+            ggml_backend_dev_memory(d, &f, &t);  // a question to the server for an RPC device
+            if (free != nullptr) {
+                *free = (int64_t) f;
+            }
+            if (total != nullptr) {
+                *total = (int64_t) t;
+            }
+        }
+        if (n_layers != nullptr) {
+            int32_t n = 0;
+            for (int32_t il = 0; il < llama_model_n_layer(m->model.get()); ++il) {
+                n += tv::model_layer_device(m->model.get(), il) == d ? 1 : 0;
+            }
+            *n_layers = n;
+        }
+        return TV_OK;
+    });
+}
+
+extern "C" TV_API int32_t tv_model_n_cpu_layers(const tv_model * m) {
+    if (m == nullptr) {
+        return -1;
+    }
+    const std::vector<ggml_backend_dev_t> devs = tv::model_devices(m->model.get());
+    int32_t n = 0;
+    for (int32_t il = 0; il < llama_model_n_layer(m->model.get()); ++il) {
+        ggml_backend_dev_t d = tv::model_layer_device(m->model.get(), il);
+        n += std::find(devs.begin(), devs.end(), d) == devs.end() ? 1 : 0;
+    }
+    return n;
+}
 
 extern "C" TV_API int32_t tv_model_n_layer(const tv_model * m) { return llama_model_n_layer(m->model.get()); }
 extern "C" TV_API int32_t tv_model_n_embd(const tv_model * m) { return llama_model_n_embd(m->model.get()); }

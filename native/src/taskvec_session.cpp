@@ -78,16 +78,22 @@ tv_status decode_image(tv_session * s, int32_t seq, const tv::prompt_unit & u) {
         s->plan.ubatch_start = start_index;
         s->plan.ubatch_outputs.clear();
     }
-    tv::before_decode(s);  // libmtmd decodes; the logits other sequences left in the context are kept first
     // One ubatch per llama_decode while hooked; the callback after each one moves the first position on.
     auto after_batch = [](llama_batch batch, void * user_data) -> int32_t {
         static_cast<tv_session *>(user_data)->plan.ubatch_start += batch.n_tokens;
         return 0;
     };
     const int32_t n_batch = hooked ? std::min(s->batch_cap, (int32_t) llama_n_ubatch(s->ctx.get())) : s->batch_cap;
-    const int32_t rc = mtmd_helper_decode_image_chunk(s->model->mtmd.get(), s->ctx.get(), u.chunk, embd.data(),
-                                                      q.next_pos, seq, n_batch, &new_pos,
-                                                      hooked ? +after_batch : nullptr, hooked ? s : nullptr);
+    const int32_t rc = tv::remote_call(s->model, [&] {
+        tv::before_decode(s);  // libmtmd decodes; the logits other sequences left in the context are kept first
+        const int32_t r = mtmd_helper_decode_image_chunk(s->model->mtmd.get(), s->ctx.get(), u.chunk, embd.data(),
+                                                         q.next_pos, seq, n_batch, &new_pos,
+                                                         hooked ? +after_batch : nullptr, hooked ? s : nullptr);
+        if (!s->model->rpc_endpoints.empty()) {
+            llama_synchronize(s->ctx.get());  // a server lost in an asynchronous step fails this call, not a later one
+        }
+        return r;
+    });
     if (rc != 0) {
         truncate_to(s, seq, start_index);
         return fail(TV_ERR_DECODE, "decoding the image embeddings failed with code %d", rc);
@@ -118,6 +124,17 @@ void before_decode(tv_session * s) {
         }
     }
     s->n_decodes++;
+}
+
+int32_t decode(tv_session * s, const llama_batch & b) {
+    return remote_call(s->model, [&] {
+        before_decode(s);
+        const int32_t rc = llama_decode(s->ctx.get(), b);
+        if (!s->model->rpc_endpoints.empty()) {
+            llama_synchronize(s->ctx.get());  // a server lost in an asynchronous step fails this call, not a later one
+        }
+        return rc;
+    });
 }
 
 const float * seq_logits(tv_session * s, int32_t seq) {
@@ -188,8 +205,7 @@ tv_status decode_tokens(tv_session * s, int32_t seq, const int32_t * tokens, int
                 s->plan.ubatch_outputs.push_back({seq, index});
             }
         }
-        tv::before_decode(s);
-        const int32_t rc = llama_decode(s->ctx.get(), b);
+        const int32_t rc = tv::decode(s, b);
         if (rc != 0) {
             truncate_to(s, seq, start_index);
             return fail(TV_ERR_DECODE, "llama_decode failed with code %d%s", rc,
@@ -370,8 +386,7 @@ tv_status decode_text_together(tv_session * s, std::vector<seq_plan *> & plans) 
                 ++r;
             }
         }
-        tv::before_decode(s);
-        const int32_t rc = llama_decode(s->ctx.get(), b);
+        const int32_t rc = tv::decode(s, b);
         if (rc != 0) {
             for (const added & a : in_batch) {
                 tv_seq & q = s->seqs[(size_t) a.sp->seq];
@@ -505,8 +520,15 @@ extern "C" TV_API tv_session * tv_session_init(tv_model * model, tv_session_para
         cp.type_k = params.kv_type == 1 ? GGML_TYPE_F32 : GGML_TYPE_F16;
         cp.type_v = cp.type_k;
         cp.no_perf = true;
-        tv::context_ptr ctx(llama_init_from_model(model->model.get(), cp));
+        tv::context_ptr ctx(tv::remote_call(model, [&] { return llama_init_from_model(model->model.get(), cp); }));
         if (!ctx) {
+            // llama.cpp reports a server lost while it sets up the context only in its log: ask the servers again
+            for (const std::string & e : model->rpc_endpoints) {
+                if (tv_rpc_server_device(e.c_str(), 0, nullptr, nullptr) < 0) {
+                    tv::mark_rpc_lost(model, tv_last_error());
+                    return fail(TV_ERR_RPC, "llama.cpp could not create a context: %s", tv_last_error());
+                }
+            }
             return fail(TV_ERR_LOAD, "llama.cpp could not create a context (n_ctx %u)", cp.n_ctx);
         }
         auto s = std::make_unique<tv_session>();
@@ -526,7 +548,16 @@ extern "C" TV_API tv_session * tv_session_init(tv_model * model, tv_session_para
 }
 
 // NULL-safe (delete of NULL does nothing); the members free the sampler, the batch and the context.
-extern "C" TV_API void tv_session_free(tv_session * s) { delete s; }
+extern "C" TV_API void tv_session_free(tv_session * s) {
+    if (s != nullptr && s->ctx && !s->model->rpc_endpoints.empty()) {
+        // llama.cpp's context synchronizes as it is freed; a lost RPC server is reported here, where it is caught
+        try {
+            llama_synchronize(s->ctx.get());
+        } catch (const std::exception &) {
+        }
+    }
+    delete s;
+}
 
 extern "C" TV_API int32_t tv_session_n_ctx(const tv_session * s) { return (int32_t) llama_n_ctx(s->ctx.get()); }
 extern "C" TV_API int32_t tv_session_n_batch(const tv_session * s) { return (int32_t) llama_n_batch(s->ctx.get()); }

@@ -58,6 +58,7 @@ final class InfoCommand implements Callable<Integer> {
             } else {
                 System.out.println("projector      (none)");
             }
+            printDevices(model, i.layers());
             printHookPoints(model, i.layers());
             printEngine();
             if (all) {
@@ -68,6 +69,21 @@ final class InfoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Where the layers are: each offload device (RPC servers' first) with its memory, and this process's CPU. */
+    private static void printDevices(Model model, int layers) {
+        java.util.List<Model.Device> devices = model.devices();
+        if (devices.isEmpty()) {
+            System.out.println("layers on      this CPU (all " + layers + ")");
+            return;
+        }
+        System.out.println("layers on      (repeating layers per device; the rest on this CPU)");
+        for (Model.Device d : devices) {
+            System.out.printf("  %-12s %-22s %3d layers, %,d MiB free of %,d MiB%s%n", d.name(), d.description(),
+                    d.layers(), d.freeBytes() >> 20, d.totalBytes() >> 20, d.remote() ? " (remote)" : "");
+        }
+        System.out.printf("  %-12s %-22s %3d layers%n", "CPU", "this process", model.cpuLayers());
     }
 
     /** The hook points this model's graph offers, per kind: the blocks, and the node that holds the first one. */

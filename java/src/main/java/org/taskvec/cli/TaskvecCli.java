@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         description = "Residual-stream hooks and task vectors for GGUF vision-language models, over llama.cpp.",
         subcommands = {SynthCommand.class, GenerateCommand.class, InfoCommand.class, DemoCommand.class,
                 CaptureCommand.class, PatchCommand.class, LensCommand.class, XpatchCommand.class, ExtractCommand.class, BenchCommand.class,
-                QuantizeCommand.class, OrganismDataCommand.class,
+                QuantizeCommand.class, OrganismDataCommand.class, RpcServerCommand.class,
                 CommandLine.HelpCommand.class})
 public final class TaskvecCli {
     public static void main(String[] args) {

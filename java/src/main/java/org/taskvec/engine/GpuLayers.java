@@ -13,6 +13,42 @@ public final class GpuLayers {
     public record Choice(int layers, String why) {}
 
     public static Choice resolve(String spec, Path model, Path projector, int contextSize) {
+        return resolve(spec, model, projector, contextSize, List.of());
+    }
+
+    /**
+     * As {@link #resolve(String, Path, Path, int)}, with RPC servers: "auto" then plans against this host's first
+     * GPU's free memory plus every remote device's free memory (each server is asked).
+     */
+    public static Choice resolve(String spec, Path model, Path projector, int contextSize, List<String> rpcServers) {
+        if (spec.equals("auto") && !rpcServers.isEmpty()) {
+            NativeLibrary.ensureLoaded();
+            long free = 0;
+            long total = 0;
+            StringBuilder where = new StringBuilder();
+            List<GpuDevices.GpuDevice> gpus = NativeLibrary.gpuOffloadSupported() ? GpuDevices.list() : List.of();
+            if (!gpus.isEmpty()) {
+                free += gpus.get(0).freeBytes();
+                total += gpus.get(0).totalBytes();
+                where.append(gpus.get(0).name()).append(' ').append(gpus.get(0).freeBytes() >> 20).append(" MiB free");
+            }
+            for (String e : rpcServers) {
+                for (RpcServers.RemoteDevice d : RpcServers.devices(e)) {
+                    free += d.freeBytes();
+                    total += d.totalBytes();
+                    where.append(where.length() == 0 ? "" : ", ").append("RPC ").append(e).append('#').append(d.index())
+                            .append(' ').append(d.freeBytes() >> 20).append(" MiB free");
+                }
+            }
+            try {
+                long proj = projector == null ? 0 : Files.size(projector);
+                OffloadPlanner.Plan p = OffloadPlanner.plan(Model.checkModelFile(model), proj, contextSize, 2, free,
+                        total);
+                return new Choice(p.gpuLayers(), where + ": " + p.reason());
+            } catch (IOException e) {
+                throw new ModelLoadException("cannot read " + projector + ": " + e.getMessage(), e);
+            }
+        }
         if (!spec.equals("auto")) {
             try {
                 int n = Integer.parseInt(spec.trim());

@@ -68,9 +68,16 @@ public final class Model implements AutoCloseable {
         GgufFile header = checkModelFile(path);
         GgufFile projectorHeader = params.projector() == null ? null : checkProjectorFile(params.projector(), header);
         NativeLibrary.ensureLoaded();
+        float[] split = new float[params.tensorSplit().size()];
+        for (int i = 0; i < split.length; i++) {
+            split[i] = params.tensorSplit().get(i);
+        }
         try (BytePointer p = NativeLibrary.utf8(path.toAbsolutePath().toString());
              BytePointer mm = params.projector() == null ? null
                      : NativeLibrary.utf8(params.projector().toAbsolutePath().toString());
+             BytePointer rpc = params.rpcServers().isEmpty() ? null
+                     : NativeLibrary.utf8(String.join(",", params.rpcServers()));
+             FloatPointer ts = split.length == 0 ? null : new FloatPointer(split);
              TvModelParams mp = tv_model_default_params()) {
             mp.n_gpu_layers(params.gpuLayers()).use_mmap(params.mmap()).mmproj_threads(params.projectorThreads())
                     .image_cache_bytes(params.imageCacheBytes())
@@ -80,6 +87,7 @@ public final class Model implements AutoCloseable {
                         case ON -> 1;
                     });
             mp.mmproj_path(mm);
+            mp.rpc_servers(rpc).tensor_split(ts).n_tensor_split(split.length);
             NativeLibrary.clearNativeError();
             TvModel h = tv_model_load(p, mp);
             if (h == null || h.isNull()) {
@@ -91,6 +99,9 @@ public final class Model implements AutoCloseable {
                 // the status says which file failed (a model path that merely contains "projector" is not one)
                 if (tv_last_status() == TV_ERR_PROJECTOR) {
                     throw new ProjectorMismatchException(err);
+                }
+                if (tv_last_status() == TV_ERR_RPC || tv_last_status() == TV_ERR_INVALID_ARG) {
+                    throw NativeLibrary.toException(tv_last_status(), err);
                 }
                 throw new ModelLoadException(err);
             }
@@ -268,6 +279,60 @@ public final class Model implements AutoCloseable {
 
     public boolean hasProjector() {
         return info.hasProjector();
+    }
+
+    /**
+     * A device that holds offloaded layers: its name ("RPC0", "CUDA0"), description (an RPC device's is its server's
+     * host:port), free and total memory in bytes, and how many of the model's repeating layers it holds.
+     */
+    public record Device(String name, String description, long freeBytes, long totalBytes, int layers) {
+        public boolean remote() {
+            return name.startsWith("RPC");
+        }
+    }
+
+    /**
+     * The devices that hold the model's offloaded layers, in llama.cpp's order (RPC servers' devices first), with
+     * their memory as they report it now (a question to each RPC server: {@link RemoteBackendException} when one is
+     * lost). Empty when everything runs on this process's CPU.
+     */
+    public List<Device> devices() {
+        enter();
+        try {
+            List<Device> out = new ArrayList<>();
+            int n = tv_model_n_devices(handle);
+            for (int i = 0; i < n; i++) {
+                byte[] name = new byte[256];
+                byte[] desc = new byte[256];
+                long[] free = new long[1];
+                long[] total = new long[1];
+                int[] layers = new int[1];
+                NativeLibrary.check(tv_model_device(handle, i, name, name.length, desc, desc.length, free, total,
+                        layers));
+                out.add(new Device(cString(name), cString(desc), free[0], total[0], layers[0]));
+            }
+            return out;
+        } finally {
+            exit();
+        }
+    }
+
+    /** Repeating layers computed by this process's CPU (those on no device). */
+    public int cpuLayers() {
+        enter();
+        try {
+            return tv_model_n_cpu_layers(handle);
+        } finally {
+            exit();
+        }
+    }
+
+    private static String cString(byte[] b) {
+        int n = 0;
+        while (n < b.length && b[n] != 0) {
+            n++;
+        }
+        return new String(b, 0, n, StandardCharsets.UTF_8);
     }
 
     /** A metadata value as llama.cpp renders it, if present. */

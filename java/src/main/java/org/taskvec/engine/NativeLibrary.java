@@ -174,6 +174,7 @@ public final class NativeLibrary {
             case TV_ERR_CONTEXT_FULL: return new ContextOverflowException(message);
             case TV_ERR_PROJECTOR: return new ProjectorMismatchException(message);
             case TV_ERR_NO_POINT: return new HookPointUnavailableException(message);
+            case TV_ERR_RPC: return new RemoteBackendException(message);
             default: return new NativeFailureException(message + " (status " + status + ")");
         }
     }

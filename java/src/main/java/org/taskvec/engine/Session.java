@@ -66,6 +66,9 @@ public final class Session implements AutoCloseable {
                     .n_seq(params.sequences());
             TvSession h = tv_session_init(m, sp);
             if (h == null || h.isNull()) {
+                if (tv_last_status() == TV_ERR_RPC) {
+                    throw new RemoteBackendException("cannot create a session: " + NativeLibrary.lastError());
+                }
                 throw new ModelLoadException("cannot create a session: " + NativeLibrary.lastError());
             }
             this.handle = h;

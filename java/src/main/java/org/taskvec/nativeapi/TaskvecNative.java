@@ -28,7 +28,7 @@ import org.bytedeco.javacpp.annotation.Platform;
         include = "taskvec.h",
         link = "taskvec",
         // ggml-cuda is present only in CUDA builds (-Pcuda); JavaCPP skips preloads it cannot find
-        preload = {"ggml-base@.0", "ggml-cpu@.0", "ggml-cuda@.0", "ggml@.0", "llama@.0", "mtmd@.0"})
+        preload = {"ggml-base@.0", "ggml-cpu@.0", "ggml-cuda@.0", "ggml-rpc@.0", "ggml@.0", "llama@.0", "mtmd@.0"})
 @NoException
 public final class TaskvecNative {
     static {
@@ -55,6 +55,7 @@ public final class TaskvecNative {
     public static final int TV_ERR_INTERNAL = 9;
     public static final int TV_ERR_PROJECTOR = 10;
     public static final int TV_ERR_NO_POINT = 11;
+    public static final int TV_ERR_RPC = 12;
     public static final int TV_TOKEN_IMAGE = -1;
     public static final int TV_POINT_RESID_POST = 0, TV_POINT_ATTN_OUT = 1, TV_POINT_MLP_OUT = 2,
             TV_POINT_ATTN_Z = 3, TV_POINT_EMBED = 4, TV_POINT_FINAL_NORM = 5, TV_POINT_RESID_MID = 6,
@@ -104,6 +105,11 @@ public final class TaskvecNative {
         public native int mmproj_threads(); public native TvModelParams mmproj_threads(int v);
         public native long image_cache_bytes(); public native TvModelParams image_cache_bytes(long v);
         public native int mmproj_flash_attn(); public native TvModelParams mmproj_flash_attn(int v);
+        @Cast("const char*") public native BytePointer rpc_servers();
+        public native TvModelParams rpc_servers(@Cast("const char*") BytePointer v);
+        @Const public native FloatPointer tensor_split();
+        public native TvModelParams tensor_split(FloatPointer v);
+        public native int n_tensor_split(); public native TvModelParams n_tensor_split(int v);
     }
 
     @Name("tv_session_params")
@@ -180,6 +186,16 @@ public final class TaskvecNative {
     public static native TvModel tv_model_load(@Cast("const char*") BytePointer path, @ByVal TvModelParams params);
     public static native void tv_model_free(TvModel model);
     public static native int tv_model_n_layer(@Const TvModel model);
+    public static native int tv_model_n_devices(@Const TvModel model);
+    public static native int tv_model_device(@Const TvModel model, int i, @Cast("char*") byte[] name, int nameSize,
+                                             @Cast("char*") byte[] desc, int descSize,
+                                             @Cast("int64_t*") long[] free, @Cast("int64_t*") long[] total,
+                                             int[] nLayers);
+    public static native int tv_model_n_cpu_layers(@Const TvModel model);
+    public static native int tv_rpc_server_run(@Cast("const char*") BytePointer endpoint,
+                                               @Cast("const char*") BytePointer cacheDir, int nThreads);
+    public static native int tv_rpc_server_device(@Cast("const char*") BytePointer endpoint, int i,
+                                                  @Cast("int64_t*") long[] free, @Cast("int64_t*") long[] total);
     public static native int tv_model_n_embd(@Const TvModel model);
     public static native int tv_model_n_head(@Const TvModel model);
     public static native int tv_model_n_head_kv(@Const TvModel model);

@@ -189,6 +189,36 @@ public final class ChildProcess {
             }
         }
 
+        /**
+         * Starts the child in the background (a server): its output is drained into the run's folder as with
+         * {@link #run()}, and closing the handle kills it and its descendants (a shutdown hook does so too, should
+         * the test JVM end first). The timeouts do not apply.
+         */
+        public Running start() {
+            Path folder = folder(label);
+            try {
+                Files.createDirectories(folder);
+                clean(folder);
+                ProcessBuilder pb = new ProcessBuilder(command);
+                if (directory != null) {
+                    pb.directory(directory.toFile());
+                }
+                removeEnv.forEach(pb.environment()::remove);
+                pb.environment().putAll(env);
+                Path out = folder.resolve("stdout.txt");
+                Path err = folder.resolve("stderr.txt");
+                Files.writeString(folder.resolve("command.txt"), String.join("\n", command) + "\n");
+                Process p = pb.start();
+                p.getOutputStream().close();
+                AtomicLong lastOutput = new AtomicLong(System.nanoTime());
+                Thread outDrain = drain(p.getInputStream(), out, lastOutput, label + " stdout");
+                Thread errDrain = drain(p.getErrorStream(), err, lastOutput, label + " stderr");
+                return new Running(label, p, folder, out, err, outDrain, errDrain);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot start " + label + ": " + command, e);
+            }
+        }
+
         /** null when the child ended in time; else what it ran past. */
         private String waitFor(Process p, long t0, AtomicLong lastOutput) throws InterruptedException {
             long deadline = t0 + timeout.toNanos();
@@ -211,6 +241,87 @@ public final class ChildProcess {
             List<Path> crashLogs = collectCrashLogs(p.pid(), folder, directory);
             return new Result(label, p.pid(), exit, folder, out, err, crashLogs,
                     Duration.ofNanos(System.nanoTime() - t0));
+        }
+    }
+
+    /** A child started with {@link Builder#start()}; {@link #close()} kills it (idempotent). */
+    public static final class Running implements AutoCloseable {
+        private final String label;
+        private final Process process;
+        private final Path folder;
+        private final Path out;
+        private final Path err;
+        private final Thread outDrain;
+        private final Thread errDrain;
+
+        Running(String label, Process process, Path folder, Path out, Path err, Thread outDrain, Thread errDrain) {
+            this.label = label;
+            this.process = process;
+            this.folder = folder;
+            this.out = out;
+            this.err = err;
+            this.outDrain = outDrain;
+            this.errDrain = errDrain;
+            Thread h = new Thread(() -> {
+                process.descendants().forEach(ProcessHandle::destroyForcibly);
+                process.destroyForcibly();
+            }, "kill " + label);
+            Runtime.getRuntime().addShutdownHook(h);
+            this.shutdownHook = h;
+        }
+
+        private final Thread shutdownHook;
+
+        public Process process() {
+            return process;
+        }
+
+        public Path folder() {
+            return folder;
+        }
+
+        /** What the child wrote to stdout and stderr so far. */
+        public String output() {
+            try {
+                return (Files.exists(out) ? Files.readString(out) : "") + (Files.exists(err) ? Files.readString(err) : "");
+            } catch (IOException e) {
+                return "(unreadable: " + e.getMessage() + ")";
+            }
+        }
+
+        /** Waits until the output holds text; fails with the output when the child ends or the time runs out. */
+        public void awaitOutput(String text, Duration timeout) throws InterruptedException {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (!output().contains(text)) {
+                if (!process.isAlive()) {
+                    throw new AssertionFailedError(label + " exited " + process.exitValue() + " before writing '"
+                            + text + "'; its output (" + folder + "):\n" + output());
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionFailedError(label + " did not write '" + text + "' within " + seconds(timeout)
+                            + "; its output (" + folder + "):\n" + output());
+                }
+                Thread.sleep(50);
+            }
+        }
+
+        /** Kills the child and its descendants at once (SIGKILL), as a crash would end it, and waits for them. */
+        public void kill() throws InterruptedException {
+            killTree(process);
+            outDrain.join(10_000);
+            errDrain.join(10_000);
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            if (process.isAlive() || process.descendants().findAny().isPresent()) {
+                kill();
+            }
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException e) {
+                // the JVM is shutting down: the hook runs anyway
+            }
         }
     }
 
