@@ -68,8 +68,17 @@ final class BenchCommand implements Callable<Integer> {
                     + "FILE: the workload as JSON (default: the paper's shapes); needs --mmproj")
     String paperWorkload;
 
+    @Option(names = "--rpc", paramLabel = "HOST:PORT[,HOST:PORT...]",
+            description = "instead: load the model twice, locally and with --gpu-layers (default all) on these RPC "
+                    + "servers, and compare prompt and decode speed and a capture/patch on a remote block, "
+                    + "interleaved (ratios: median of per-round ratios, spread)")
+    String rpc;
+
     @Override
     public Integer call() throws Exception {
+        if (rpc != null) {
+            return runRpc();
+        }
         if (promptTokens < 2 || genTokens < 1 || rounds < 1 || warmup < 0) {
             throw new org.taskvec.engine.InvalidInputException(
                     "--prompt-tokens >= 2, --gen-tokens >= 1, --rounds >= 1, --warmup >= 0");
@@ -213,6 +222,72 @@ final class BenchCommand implements Callable<Integer> {
         List<Double> s = new ArrayList<>(v);
         java.util.Collections.sort(s);
         return s.size() % 2 == 1 ? s.get(s.size() / 2) : (s.get(s.size() / 2 - 1) + s.get(s.size() / 2)) / 2;
+    }
+
+    /** --rpc: the model local and split over the servers, interleaved (org.taskvec.perf.RpcBench). */
+    private Integer runRpc() throws java.io.IOException {
+        if (promptTokens < 2 || genTokens < 1 || rounds < 1 || warmup < 0) {
+            throw new org.taskvec.engine.InvalidInputException(
+                    "--prompt-tokens >= 2, --gen-tokens >= 1, --rounds >= 1, --warmup >= 0");
+        }
+        List<String> servers = org.taskvec.engine.RpcServers.parseList(rpc);
+        int layers = gpuLayers.equals("0") ? -1 : org.taskvec.engine.GpuLayers.resolve(gpuLayers, model, null,
+                4096, servers).layers();
+        SessionParams sp = SessionParams.defaults().withContextSize(Math.max(1024, 2 * (promptTokens + genTokens) + 1024));
+        if (threads != null) {
+            sp = sp.withThreads(threads);
+        }
+        try (Model local = Model.load(model);
+             Model split = Model.load(model, ModelParams.defaults().withGpuLayers(layers).withRpcServers(servers))) {
+            List<Model.Device> devices = split.devices();
+            StringBuilder where = new StringBuilder();
+            for (Model.Device d : devices) {
+                where.append(d.name()).append(' ').append(d.description()).append(": ").append(d.layers())
+                        .append(" blocks; ");
+            }
+            where.append("this CPU: ").append(split.cpuLayers()).append(" blocks");
+            // a block on the first server: the servers hold the last blocks, the first server the earliest of them
+            int block = split.cpuLayers() + Math.max(0, devices.isEmpty() ? 0 : devices.get(0).layers() / 2);
+            if (devices.isEmpty() || block >= split.layers()) {
+                throw new org.taskvec.engine.InvalidInputException("no block is on an RPC server (" + where
+                        + "): raise --gpu-layers");
+            }
+            System.err.printf("bench: %s, %s; hooks at block %d; %d threads, prompt ~%d tokens, %d generated, "
+                    + "%d rounds%n", local.info().description(), where, block, sp.threads(), promptTokens, genTokens,
+                    rounds);
+            List<BenchRunner.Result> results = org.taskvec.perf.RpcBench.run(local, split, block,
+                    new BenchRunner.Settings(promptTokens, genTokens, rounds, warmup, sp),
+                    line -> status("[bench] " + line));
+            endStatus();
+            System.out.println("layers: " + where);
+            System.out.println("(decode rows: median ms per generated token)");
+            System.out.printf("%-32s %12s %12s   %s%n", "operation", "median ms", "tokens/s",
+                    "speed vs baseline: median of per-round ratios (min-max) [ratio of medians]");
+            for (BenchRunner.Result r : results) {
+                System.out.printf(Locale.ROOT, "%-32s %12.2f %12.2f   %s%n", r.name(), r.medianMs(),
+                        r.tokensPerSecond(), r.baseline() == null ? "" : String.format(Locale.ROOT,
+                                "%.3f (%.3f-%.3f) [%.3f] vs %s%s", r.ratioMedian(), r.ratioMin(), r.ratioMax(),
+                                r.ratioOfMedians(), r.baseline(), Boolean.FALSE.equals(r.sameTokens())
+                                        ? " (OTHER TOKENS)" : Boolean.TRUE.equals(r.sameTokens()) ? " (same tokens)"
+                                        : ""));
+            }
+            if (json != null) {
+                ObjectMapper om = new ObjectMapper();
+                ObjectNode root = om.createObjectNode();
+                root.put("model", model.toString());
+                root.put("rpc_servers", rpc);
+                root.put("layers", where.toString());
+                root.put("hooked_block", block);
+                root.put("threads", sp.threads());
+                root.put("prompt_tokens", promptTokens);
+                root.put("gen_tokens", genTokens);
+                root.put("rounds", rounds);
+                root.put("system", NativeLibrary.systemInfo().trim());
+                root.putPOJO("results", results);
+                om.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
+            }
+        }
+        return 0;
     }
 
     private static final boolean TERMINAL = System.console() != null;

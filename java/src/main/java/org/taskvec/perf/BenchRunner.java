@@ -160,7 +160,7 @@ public final class BenchRunner {
     record Timing(double ms, int units, List<Integer> tokens) {}
 
     /** Times op after emptying the session (not timed). */
-    private static Timing fresh(Session session, java.util.function.IntSupplier op) {
+    static Timing fresh(Session session, java.util.function.IntSupplier op) {
         session.truncate(0);
         long t0 = System.nanoTime();
         int units = op.getAsInt();
@@ -168,7 +168,7 @@ public final class BenchRunner {
     }
 
     /** Times a generation from the same state each time: the session emptied and the prompt evaluated afresh. */
-    private static Timing decodeFrom(Session session, Prompt prompt, Supplier<int[]> generate) {
+    static Timing decodeFrom(Session session, Prompt prompt, Supplier<int[]> generate) {
         session.truncate(0);
         session.evaluate(prompt);
         long t0 = System.nanoTime();

@@ -14,7 +14,7 @@ import org.taskvec.testing.ChildProcess;
  * A {@code taskvec rpc-server} in a process of its own on a loopback port the OS picks (--port 0); closing it kills
  * it. The test waits until the server accepts connections.
  */
-final class RpcServerProcess implements AutoCloseable {
+public final class RpcServerProcess implements AutoCloseable {
     private static final Pattern LISTENING = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+)");
 
     final ChildProcess.Running process;
@@ -25,21 +25,21 @@ final class RpcServerProcess implements AutoCloseable {
         this.port = port;
     }
 
-    String endpoint() {
+    public String endpoint() {
         return "127.0.0.1:" + port;
     }
 
-    long pid() {
+    public long pid() {
         return process.process().pid();
     }
 
     /** Starts a server (one CPU thread) and waits until it accepts connections. */
-    static RpcServerProcess start(String label) throws InterruptedException {
+    public static RpcServerProcess start(String label) throws InterruptedException {
         return start(label, 0);
     }
 
     /** Starts a server on port (0: a free one) and waits until it accepts connections. */
-    static RpcServerProcess start(String label, int port) throws InterruptedException {
+    public static RpcServerProcess start(String label, int port) throws InterruptedException {
         ChildProcess.Running p = ChildProcess.java(label, List.of("-Xmx96m", "-XX:TieredStopAtLevel=1"),
                 "org.taskvec.cli.TaskvecCli", "rpc-server", "--port", String.valueOf(port), "--threads", "1").start();
         try {
@@ -72,7 +72,7 @@ final class RpcServerProcess implements AutoCloseable {
     }
 
     /** Kills the server at once (SIGKILL), as a crash or a power cut would end it. */
-    void kill() throws InterruptedException {
+    public void kill() throws InterruptedException {
         process.kill();
     }
 
