@@ -144,23 +144,14 @@ public final class ChildProcess {
         public Result run() {
             Path folder = folder(label);
             try {
-                Files.createDirectories(folder);
-                clean(folder);
-                ProcessBuilder pb = new ProcessBuilder(command);
-                if (directory != null) {
-                    pb.directory(directory.toFile());
-                }
-                removeEnv.forEach(pb.environment()::remove);
-                pb.environment().putAll(env);
-                Path out = folder.resolve("stdout.txt");
-                Path err = folder.resolve("stderr.txt");
-                Files.writeString(folder.resolve("command.txt"), String.join("\n", command) + "\n");
                 long t0 = System.nanoTime();
-                Process p = pb.start();
-                p.getOutputStream().close(); // no input: a child that reads stdin sees its end
-                AtomicLong lastOutput = new AtomicLong(System.nanoTime());
-                Thread outDrain = drain(p.getInputStream(), out, lastOutput, label + " stdout");
-                Thread errDrain = drain(p.getErrorStream(), err, lastOutput, label + " stderr");
+                Launched l = launch(folder);
+                Process p = l.process();
+                Path out = l.out();
+                Path err = l.err();
+                AtomicLong lastOutput = l.lastOutput();
+                Thread outDrain = l.outDrain();
+                Thread errDrain = l.errDrain();
                 String timedOut = waitFor(p, t0, lastOutput);
                 if (timedOut != null) {
                     List<Long> killed = killTree(p);
@@ -197,26 +188,36 @@ public final class ChildProcess {
         public Running start() {
             Path folder = folder(label);
             try {
-                Files.createDirectories(folder);
-                clean(folder);
-                ProcessBuilder pb = new ProcessBuilder(command);
-                if (directory != null) {
-                    pb.directory(directory.toFile());
-                }
-                removeEnv.forEach(pb.environment()::remove);
-                pb.environment().putAll(env);
-                Path out = folder.resolve("stdout.txt");
-                Path err = folder.resolve("stderr.txt");
-                Files.writeString(folder.resolve("command.txt"), String.join("\n", command) + "\n");
-                Process p = pb.start();
-                p.getOutputStream().close();
-                AtomicLong lastOutput = new AtomicLong(System.nanoTime());
-                Thread outDrain = drain(p.getInputStream(), out, lastOutput, label + " stdout");
-                Thread errDrain = drain(p.getErrorStream(), err, lastOutput, label + " stderr");
-                return new Running(label, p, folder, out, err, outDrain, errDrain);
+                Launched l = launch(folder);
+                return new Running(label, l.process(), folder, l.out(), l.err(), l.outDrain(), l.errDrain());
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot start " + label + ": " + command, e);
             }
+        }
+
+        /** A started child whose output is being drained into folder. */
+        private record Launched(Process process, Path out, Path err, AtomicLong lastOutput, Thread outDrain,
+                                Thread errDrain) {}
+
+        /** Starts the child with no input, its command in command.txt and its output drained into folder. */
+        private Launched launch(Path folder) throws IOException {
+            Files.createDirectories(folder);
+            clean(folder);
+            ProcessBuilder pb = new ProcessBuilder(command);
+            if (directory != null) {
+                pb.directory(directory.toFile());
+            }
+            removeEnv.forEach(pb.environment()::remove);
+            pb.environment().putAll(env);
+            Path out = folder.resolve("stdout.txt");
+            Path err = folder.resolve("stderr.txt");
+            Files.writeString(folder.resolve("command.txt"), String.join("\n", command) + "\n");
+            Process p = pb.start();
+            p.getOutputStream().close(); // no input: a child that reads stdin sees its end
+            AtomicLong lastOutput = new AtomicLong(System.nanoTime());
+            Thread outDrain = drain(p.getInputStream(), out, lastOutput, label + " stdout");
+            Thread errDrain = drain(p.getErrorStream(), err, lastOutput, label + " stderr");
+            return new Launched(p, out, err, lastOutput, outDrain, errDrain);
         }
 
         /** null when the child ended in time; else what it ran past. */
