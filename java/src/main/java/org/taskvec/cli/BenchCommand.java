@@ -64,6 +64,29 @@ final class BenchCommand implements Callable<Integer> {
                     + "sequential path, and report the ratios per phase (median and spread over --rounds)")
     int parallel;
 
+    @Option(names = "--batched",
+            description = "instead: batched decode as llama.cpp's llama-batched-bench measures it (a separate prompt "
+                    + "per sequence evaluated together, then greedy generation in every sequence, one decode per "
+                    + "step), for every --npp x --ntg x --npl; a table like llama-batched-bench's, and with --json "
+                    + "its JSON lines (--output-format jsonl). --prompt-tokens/--gen-tokens/--rounds do not apply")
+    boolean batched;
+
+    @Option(names = "--npp", split = ",", defaultValue = "32", paramLabel = "N,...",
+            description = "with --batched: prompt tokens per sequence (default ${DEFAULT-VALUE})")
+    int[] npp;
+
+    @Option(names = "--ntg", split = ",", defaultValue = "16", paramLabel = "N,...",
+            description = "with --batched: generated tokens per sequence (default ${DEFAULT-VALUE})")
+    int[] ntg;
+
+    @Option(names = "--npl", split = ",", defaultValue = "1,4,16,64", paramLabel = "N,...",
+            description = "with --batched: parallel sequences (default ${DEFAULT-VALUE})")
+    int[] npl;
+
+    @Option(names = "--ctx", defaultValue = "4096", paramLabel = "N",
+            description = "with --batched: the KV cache's cells, shared by all sequences (default ${DEFAULT-VALUE})")
+    int ctx;
+
     @Option(names = "--official-cost",
             description = "with --paper-workload: also run it at the official procedure's cost (every variant a full "
                     + "forward pass without KV cache and with the image encoded afresh, on this engine), interleaved "
@@ -93,6 +116,9 @@ final class BenchCommand implements Callable<Integer> {
         SessionParams sp = SessionParams.defaults().withContextSize(Math.max(1024, 2 * (promptTokens + genTokens) + 1024));
         if (threads != null) {
             sp = sp.withThreads(threads);
+        }
+        if (batched) {
+            return runBatched(mp, sp.withContextSize(ctx), choice);
         }
         if (paperWorkload != null) {
             return runPaperWorkload(mp.withImageCacheBytes(ModelParams.defaults().imageCacheBytes()), sp, choice);
@@ -284,6 +310,40 @@ final class BenchCommand implements Callable<Integer> {
                     answersByPath.forEach((p, v) -> fa.putPOJO(p, v));
                 }
                 om.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
+            }
+        }
+        return 0;
+    }
+
+    private int runBatched(ModelParams mp, SessionParams sp, org.taskvec.engine.GpuLayers.Choice choice)
+            throws Exception {
+        for (int[] list : new int[][] {npp, ntg, npl}) {
+            for (int v : list) {
+                if (v < 1) {
+                    throw new org.taskvec.engine.InvalidInputException("--npp, --ntg and --npl take positive numbers");
+                }
+            }
+        }
+        try (Model m = Model.load(model, mp.withProjector(null));
+             Session s = m.newSession(org.taskvec.perf.BatchedBench.sessionParams(sp, npl))) {
+            System.err.printf(Locale.ROOT, "bench --batched: %s, gpu layers %d (%s), %d threads, n_kv_max %d, n_batch %d, "
+                    + "n_ubatch %d, unified KV cache%n", m.info().description(), choice.layers(), choice.why(),
+                    sp.threads(), sp.contextSize(), sp.batchSize(), sp.microBatchSize());
+            System.out.printf("|%6s | %6s | %4s | %6s | %8s | %8s | %8s | %8s | %8s | %8s |%n", "PP", "TG", "B", "N_KV",
+                    "T_PP s", "S_PP t/s", "T_TG s", "S_TG t/s", "T s", "S t/s");
+            List<String> lines = new ArrayList<>();
+            org.taskvec.perf.BatchedBench.run(m, s, npp, ntg, npl, 1, row -> {
+                System.out.printf(Locale.ROOT, "|%6d | %6d | %4d | %6d | %8.3f | %8.2f | %8.3f | %8.2f | %8.3f | %8.2f |%n",
+                        row.pp(), row.tg(), row.pl(), row.nKv(), row.tPp(), row.speedPp(), row.tTg(), row.speedTg(),
+                        row.tPp() + row.tTg(), (row.pl() * row.pp() + row.decodedTokens()) / (row.tPp() + row.tTg()));
+                if (row.decodedTokens() < row.pl() * row.tg()) {
+                    System.err.printf("bench --batched: %d of %d tokens decoded at B=%d (sequences that picked their "
+                            + "end-of-generation token stopped)%n", row.decodedTokens(), row.pl() * row.tg(), row.pl());
+                }
+                lines.add(row.json());
+            });
+            if (json != null) {
+                java.nio.file.Files.write(json, lines);
             }
         }
         return 0;
