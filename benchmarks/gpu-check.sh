@@ -21,7 +21,7 @@
 #                    the archive itself. Default: gpu-bundle/ at the repository root; without one, the JDK on the
 #                    PATH and java/target (a development machine).
 #   --natives DIR    use these already built natives (libtaskvec.so and its libraries) instead of building them;
-#                    llama-bench is then looked for in DIR too, and skipped if absent.
+#                    llama-bench and llama-batched-bench are then looked for in DIR too, and skipped if absent.
 #   --classpath CP   run the project's classes from this class path with the `java` on the PATH (tests).
 #   --work DIR       the work folder (default ${TMPDIR:-/tmp}/taskvec-gpu-check).
 #   --cpu            the same steps without CUDA, on the tiny model (to test the script without a GPU).
@@ -32,15 +32,20 @@
 #
 # Steps, in the order that gets the most important figures first:
 #   unpack -> models generated in the background (the generator is plain Java) while the natives build
-#   build  -> CUDA natives (libtaskvec, llama, ggml-cuda, mtmd) and llama-bench from the same source, for this card
+#   build  -> CUDA natives (libtaskvec, llama, ggml-cuda, mtmd), llama-bench and llama-batched-bench from the same
+#             source, for this card
 #             (TASKVEC_CUDA_ARCHITECTURES, else nvidia-smi's compute capability, else torch's, else "native")
 #   check  -> fail fast: every library resolves (ldd), `taskvec info` loads OUR natives and says GPU offload is
 #             available, and sees the GPU
 #   hooks  -> org.taskvec.perf.GpuCheck: identity patch bit-identical, last-layer transplant equal, every layer's
 #             captures against the CPU engine
 #   1b F16 -> taskvec bench and llama-bench, in ABBA order
+#   batched -> batched decode (issue 13): taskvec bench --batched (the Java API: prompts as separate sequences in one
+#             decode, then batched greedy decode) and llama-batched-bench with the same npp/ntg/npl, in ABBA order
 #   paper  -> the paper's workload through taskvec and the official way (transformers, forward hooks, no KV cache)
 #             on the 7b shape, F16 against fp16
+#   paper-parallel -> the same workload sequentially, on parallel sequences and at the official procedure's cost
+#             on this engine (bench --parallel --official-cost), interleaved; ratios per phase
 #   organism -> with a trained model organism: taskvec xpatch on the GPU, then on the CPU (the same table expected)
 #   7b Q4_K_M -> quantized in the background as soon as the 7b model exists, then taskvec bench and llama-bench
 #   the rest  -> 1b Q8_0 and Q4_K_M
@@ -118,7 +123,8 @@ check_bundle() {  # ARCHIVE: every problem on its own line; exit status 1 if any
     tar -tf "$b/llama.cpp-src.tar" > "$tmp/src.txt" 2> /dev/null || problem "llama.cpp-src.tar does not read"
     local f
     for f in CMakeLists.txt src/llama.cpp ggml/CMakeLists.txt ggml/src/ggml-cuda/CMakeLists.txt ggml/src/ggml-cuda/mmq.cu \
-        ggml/src/ggml-cpu/CMakeLists.txt tools/mtmd/CMakeLists.txt tools/llama-bench/llama-bench.cpp common/CMakeLists.txt; do
+        ggml/src/ggml-cpu/CMakeLists.txt tools/mtmd/CMakeLists.txt tools/llama-bench/llama-bench.cpp common/CMakeLists.txt \
+        tools/batched-bench/batched-bench.cpp; do
       grep -qx "$name/$f" "$tmp/src.txt" || problem "the source lacks $name/$f (the pinned release is $name)"
     done
     if [ $problems = 0 ] && command -v cmake > /dev/null; then  # the tree configures as the GPU build will
@@ -355,12 +361,14 @@ build_natives() {
   cmake -S "$root/native" -B "$work/build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DTASKVEC_LLAMA_CPP_DIR="$src" \
       -DTASKVEC_WITH_LLAMA_BENCH=ON "${cuda_flags[@]}" || return 1
   # compiler output in build.log; a failure shows its first errors
-  cmake --build "$work/build" --parallel "$jobs" --target taskvec llama-bench > "$work/build-output.log" 2>&1 || {
+  cmake --build "$work/build" --parallel "$jobs" --target taskvec llama-bench llama-batched-bench \
+      > "$work/build-output.log" 2>&1 || {
     grep -m 20 -E 'error|Error' "$work/build-output.log"; tail -5 "$work/build-output.log"; return 1; }
   tail -3 "$work/build-output.log"
   mkdir -p "$natives"
   find "$work/build" -name 'lib*.so*' \( -type f -o -type l \) -exec cp -a {} "$natives/" \;
   cp "$(find "$work/build" -name llama-bench -type f | head -1)" "$natives/" || return 1
+  cp "$(find "$work/build" -name llama-batched-bench -type f | head -1)" "$natives/" || return 1
 }
 if [ -n "$natives_in" ]; then
   mkdir -p "$natives" && cp -a "$natives_in"/. "$natives/" || fatal "cannot copy --natives" "$natives_in"
@@ -373,10 +381,12 @@ else
   log "build" "done earlier" "" "kept from an earlier run"
 fi
 [ -x "$natives/llama-bench" ] && bench_bin="$natives/llama-bench"
+batched_bin=""
+[ -x "$natives/llama-batched-bench" ] && batched_bin="$natives/llama-batched-bench"
 [ -f "$natives/libtaskvec.so" ] || fatal "no libtaskvec.so in the natives" "$natives"
 
 # ---- fail fast: libraries resolve, our natives are the ones loaded, GPU offload available
-missing="$(for f in "$natives"/lib*.so "$bench_bin"; do [ -n "$f" ] && [ -f "$f" ] && ldd "$f" 2>&1 | grep 'not found' \
+missing="$(for f in "$natives"/lib*.so "$bench_bin" "$batched_bin"; do [ -n "$f" ] && [ -f "$f" ] && ldd "$f" 2>&1 | grep 'not found' \
   | sed "s|^|$(basename "$f"): |"; done | sort -u)"
 [ -z "$missing" ] || fatal "native libraries do not resolve" "$(echo "$missing" | tr '\n' ' ')"
 ldd "$natives/libtaskvec.so" > "$raw/ldd.txt" 2>&1
@@ -437,6 +447,35 @@ pair() {  # NAME MODEL: taskvec bench and llama-bench in ABBA order (two process
 }
 pair "$shape-F16" "$small/model.gguf"
 
+# batched decode (issue 13): the engine's Java API against llama-batched-bench, the same npp/ntg/npl, context, batch
+# (the session's 512), threads and unified KV cache; on the CPU the tiny model with short sequences
+if [ $cpu = 1 ]; then b_npp=32; b_ntg=16; else b_npp=128; b_ntg=128; fi
+b_npl=1,4,16,64
+b_ctx=$(( 64 * (b_npp + b_ntg) ))
+b_threads=$(( jobs < 8 ? jobs : 8 ))
+batched_taskvec() {  # NAME MODEL K
+  taskvec bench --model "$2" --gpu-layers "$gl" --batched --npp "$b_npp" --ntg "$b_ntg" --npl "$b_npl" --ctx "$b_ctx" \
+      --threads "$b_threads" --json "$raw/batched-taskvec-$1.$3.jsonl"
+}
+batched_llama() {  # NAME MODEL K: JSON lines on stdout, its log on stderr
+  "$batched_bin" -m "$2" -ngl "$ngl" -c "$b_ctx" -b 512 -ub 512 -npp "$b_npp" -ntg "$b_ntg" -npl "$b_npl" -kvu \
+      -t "$b_threads" -tb "$b_threads" --output-format jsonl > "$raw/llama-batched-bench-$1.$3.out" || return 1
+  grep '^{' "$raw/llama-batched-bench-$1.$3.out" > "$raw/llama-batched-bench-$1.$3.jsonl"
+}
+batched_pair() {  # NAME MODEL: ABBA, pair k is batched-taskvec-NAME.k with llama-batched-bench-NAME.k
+  local est_a est_b
+  if [ $cpu = 1 ]; then est_a=10; est_b=5; else est_a=40; est_b=30; fi
+  if [ -z "$batched_bin" ]; then
+    log "llama-batched-bench-$1" "skipped" "" "no llama-batched-bench in the natives"
+    return 0
+  fi
+  step "batched-$1" $est_a batched_taskvec "$1" "$2" 1 \
+    && step "llama-batched-bench-$1" $est_b batched_llama "$1" "$2" 1 \
+    && step "llama-batched-bench-$1.2" $est_b batched_llama "$1" "$2" 2 \
+    && step "batched-$1.2" $est_a batched_taskvec "$1" "$2" 2
+}
+batched_pair "$shape-F16" "$small/model.gguf"
+
 # the 7b quantization runs in the background (half the cores) while the paper workload uses the GPU
 quantize_bg() {
   wait_for "$big/.done" "$synth_pid" || exit 1
@@ -472,6 +511,10 @@ paper_taskvec() {
   taskvec bench --model "$pw_model" --mmproj "$(dirname "$pw_model")/mmproj.gguf" --gpu-layers "$gl" \
       --paper-workload "$workload" --json "$raw/paper-taskvec.json"
 }
+paper_parallel() {
+  taskvec bench --model "$pw_model" --mmproj "$(dirname "$pw_model")/mmproj.gguf" --gpu-layers "$gl" \
+      --paper-workload "$workload" --parallel 8 --official-cost --rounds 2 --json "$raw/paper-parallel.json"
+}
 paper_official() {
   python3 "$root/benchmarks/official_loop.py" --config "$pw_config" --workload "$workload" --json "$raw/paper-official.json"
 }
@@ -482,6 +525,8 @@ if [ -f "$pw_model" ] && { [ $seven_b = 0 ] || [ -f "$big/.done" ]; }; then
   else
     log "paper-official" "skipped" "" "disabled, or python3 lacks torch/transformers"
   fi
+  # issue 13: sequential, on 8 parallel sequences and at the official cost on this engine, interleaved (2 rounds)
+  step paper-parallel $([ $cpu = 1 ] && echo 20 || echo 150) paper_parallel
 fi
 
 # the paper's experiment on a trained model organism: every layer on the GPU, then all on the CPU

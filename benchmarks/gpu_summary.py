@@ -8,6 +8,9 @@ The goals of issue 5, each as a ratio measured in the same run on the same card:
   Java API decode / library C++ loop >= 0.97; Java decode / llama-bench tg (same depth) >= 0.90;
   prompt with a one-layer patch / plain prompt <= 1.03 (time); hook-free decode / plain decode >= 0.99;
   7b Q4_K_M decode at a fraction of the memory-bandwidth limit; official paper loop / taskvec >= 5 (time).
+And of issue 13: batched decode S_TG taskvec / llama-batched-bench >= 0.90 per batch size (batched_summary.py, per
+process pair in ABBA order); the paper workload on parallel sequences against the sequential path (>= 3 for the sweep
+and the patched queries, the CPU goal) and against the official procedure's cost on this engine (reported).
 taskvec bench gives each ratio as the median of per-round ratios (interleaved rounds); the ratio of the two rows'
 medians is shown beside it, and where the two disagree by more than 10% the verdict says so instead of a pass.
 llama-bench runs in another process, not interleaved with taskvec: those ratios are marked so.
@@ -18,6 +21,8 @@ import json
 import math
 import os
 import sys
+
+import batched_summary  # same folder
 
 # memory bandwidth by card name (GB/s, from the vendors' data sheets); TASKVEC_GPU_BANDWIDTH_GBS overrides
 BANDWIDTH_GBS = [("H200", 4800), ("H100 SXM", 3350), ("H100 NVL", 3900), ("H100 PCIe", 2000), ("H100", 3350),
@@ -194,6 +199,58 @@ def organism_section(out, results):
     return lines + [""]
 
 
+PAPER_PAIRS = (("parallel_vs_sequential", "parallel / sequential"), ("sequential_vs_official", "sequential / official"),
+               ("parallel_vs_official", "parallel / official"))
+
+
+def paper_parallel_section(out, results, goals):
+    """taskvec bench --paper-workload --parallel 8 --official-cost: speed ratios per phase (median, min-max)."""
+    pp = load(os.path.join(out, "paper-parallel.json"))
+    if not isinstance(pp, dict) or not isinstance(pp.get("speed_ratios"), dict):
+        return []
+    ratios = pp["speed_ratios"]
+    results["paper_parallel"] = {"parallel_sequences": pp.get("parallel_sequences"), "rounds": pp.get("rounds"),
+                                 "speed_ratios": ratios, "paths_phases_ms_median": pp.get("paths_phases_ms_median")}
+    pairs = [(k, label) for k, label in PAPER_PAIRS if isinstance(ratios.get(k), dict)]
+    lines = ["## The paper's workload on parallel sequences", "",
+             "taskvec bench --paper-workload --parallel %s --official-cost, %s rounds, paths interleaved: speed "
+             "ratios (the second path's time over the first's), median (min-max) over the rounds." % (
+                 pp.get("parallel_sequences"), pp.get("rounds")), "",
+             "| phase | %s |" % " | ".join(label for _, label in pairs), "|---|%s" % ("---|" * len(pairs))]
+
+    def cell(k, phase):
+        x = ratios[k].get(phase) or {}
+        if num(x.get("median")) is None:
+            return "-"
+        return "%s (%s-%s)" % (fmt(num(x.get("median")), "%.2f"), fmt(num(x.get("min")), "%.2f"),
+                               fmt(num(x.get("max")), "%.2f"))
+    for phase in ("extraction", "patched_queries", "sweep", "total"):
+        lines.append("| %s | %s |" % (phase, " | ".join(cell(k, phase) for k, _ in pairs)))
+    par = ratios.get("parallel_vs_sequential") or {}
+    for phase in ("sweep", "patched_queries"):
+        v = num((par.get(phase) or {}).get("median"))
+        goals.append(("paper workload: parallel / sequential speed, %s" % phase, v, ">= 3 (CPU goal)",
+                      verdict(v, 3)))
+    off = ratios.get("parallel_vs_official") or {}
+    v = num((off.get("total") or {}).get("median"))
+    if v is not None:
+        goals.append(("paper workload: parallel / official cost on this engine, total", v, "reported", "%.1fx" % v))
+    return lines + [""]
+
+
+def batched_section(out, results, goals):
+    lines, res = batched_summary.section(out)
+    if res:
+        results["batched"] = res
+        for r in res:
+            for c in r["configs"]:
+                t = c["tg_ratio"]
+                goals.append(("%s: batched S_TG taskvec / llama-batched-bench, npl %d (npp %d, ntg %d, %d pair%s)" % (
+                    r["name"], c["pl"], c["pp"], c["tg"], c["pairs"], "" if c["pairs"] == 1 else "s"),
+                    t["median"], ">= %.2f" % batched_summary.GOAL, batched_summary.verdict(c)))
+    return lines
+
+
 def main(out):
     results = {"goals": [], "models": {}}
     gpu_name = None
@@ -285,6 +342,7 @@ def main(out):
             results["bandwidth_gbs"] = bw
             goals.append(("7b-Q4_K_M: decode as a fraction of the bandwidth limit (%.0f GB/s)" % bw, frac,
                           "reported", "%.0f%% of %.0f tokens/s" % (100 * frac, bw * 1e9 / seven["model_bytes"])))
+    lines += batched_section(out, results, goals)
     tv = load(os.path.join(out, "paper-taskvec.json"))
     off = load(os.path.join(out, "paper-official.json"))
     tv = tv if isinstance(tv, dict) and isinstance(tv.get("phases_ms"), dict) else None
@@ -309,6 +367,8 @@ def main(out):
     elif off:
         lines += ["## The paper's workload (official loop only)", ""]
         lines += ["- %s: %s s" % (k, fmt(v, "%.2f")) for k, v in off["phases_s"].items()] + [""]
+
+    lines += paper_parallel_section(out, results, goals)
 
     if goals:
         lines += ["## Goals", "", "| goal | measured | target | verdict |", "|---|---|---|---|"]

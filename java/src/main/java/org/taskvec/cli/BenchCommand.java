@@ -4,11 +4,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.function.Consumer;
 import org.taskvec.engine.Model;
 import org.taskvec.engine.ModelParams;
 import org.taskvec.engine.NativeLibrary;
@@ -62,6 +64,35 @@ final class BenchCommand implements Callable<Integer> {
                     + "sequential path, and report the ratios per phase (median and spread over --rounds)")
     int parallel;
 
+    @Option(names = "--batched",
+            description = "instead: batched decode as llama.cpp's llama-batched-bench measures it (a separate prompt "
+                    + "per sequence evaluated together, then greedy generation in every sequence, one decode per "
+                    + "step), for every --npp x --ntg x --npl; a table like llama-batched-bench's, and with --json "
+                    + "its JSON lines (--output-format jsonl). --prompt-tokens/--gen-tokens/--rounds do not apply")
+    boolean batched;
+
+    @Option(names = "--npp", split = ",", defaultValue = "32", paramLabel = "N,...",
+            description = "with --batched: prompt tokens per sequence (default ${DEFAULT-VALUE})")
+    int[] npp;
+
+    @Option(names = "--ntg", split = ",", defaultValue = "16", paramLabel = "N,...",
+            description = "with --batched: generated tokens per sequence (default ${DEFAULT-VALUE})")
+    int[] ntg;
+
+    @Option(names = "--npl", split = ",", defaultValue = "1,4,16,64", paramLabel = "N,...",
+            description = "with --batched: parallel sequences (default ${DEFAULT-VALUE})")
+    int[] npl;
+
+    @Option(names = "--ctx", defaultValue = "4096", paramLabel = "N",
+            description = "with --batched: the KV cache's cells, shared by all sequences (default ${DEFAULT-VALUE})")
+    int ctx;
+
+    @Option(names = "--official-cost",
+            description = "with --paper-workload: also run it at the official procedure's cost (every variant a full "
+                    + "forward pass without KV cache and with the image encoded afresh, on this engine), interleaved "
+                    + "with the other paths, and report the speed of each path against it per phase")
+    boolean officialCost;
+
     @Option(names = "--paper-workload", arity = "0..1", fallbackValue = "", paramLabel = "FILE",
             description = "instead: time the paper's evaluation loop (extraction, patched image queries, a sweep over "
                     + "every layer) on synthetic prompts, as benchmarks/official_loop.py does it the official way; "
@@ -94,6 +125,9 @@ final class BenchCommand implements Callable<Integer> {
         SessionParams sp = SessionParams.defaults().withContextSize(Math.max(1024, 2 * (promptTokens + genTokens) + 1024));
         if (threads != null) {
             sp = sp.withThreads(threads);
+        }
+        if (batched) {
+            return runBatched(mp, sp.withContextSize(ctx), choice);
         }
         if (paperWorkload != null) {
             return runPaperWorkload(mp.withImageCacheBytes(ModelParams.defaults().imageCacheBytes()), sp, choice);
@@ -166,41 +200,91 @@ final class BenchCommand implements Callable<Integer> {
         ObjectMapper om = new ObjectMapper();
         PaperWorkload.Spec spec = paperWorkload.isEmpty() ? PaperWorkload.Spec.paperDefault()
                 : om.readValue(Path.of(paperWorkload).toFile(), PaperWorkload.Spec.class);
+        int ctx = Math.max(1024, 600 + spec.newTokens() + 64);
         try (Model m = Model.load(model, mp);
-             Session s = m.newSession(sp.withContextSize(Math.max(1024, 600 + spec.newTokens() + 64)));
+             Session s = m.newSession(sp.withContextSize(ctx));
              Session par = parallel > 1 ? m.newSession(sp.withSequences(parallel)
-                     .withContextSize(Math.max(4096, 1024 * parallel))) : null) {
+                     .withContextSize(Math.max(4096, 1024 * parallel))) : null;
+             // the official cost: a model without the encoded-image cache (the weights are the same mapped file)
+             Model offModel = officialCost ? Model.load(model, mp.withImageCacheBytes(0)) : null;
+             Session off = offModel != null ? offModel.newSession(sp.withContextSize(ctx)) : null) {
             System.err.printf("paper workload: %s, gpu layers %d (%s), %s%n", m.info().description(), choice.layers(),
                     choice.why(), spec);
             PaperWorkload.Result r = PaperWorkload.run(m, s, spec, rounds * 2,
                     phase -> status("[paper workload] " + phase));
             endStatus();
+            // the paths, interleaved round by round (the order reversed every other round, so that drift of the
+            // machine falls on all alike): phase times per path and round
+            Map<String, List<Map<String, Double>>> byPath = new LinkedHashMap<>();
+            List<String> paths = new ArrayList<>(List.of("sequential"));
             if (par != null) {
-                // the same workload on parallel sequences, interleaved with the sequential path, rounds times each
-                List<Double> sweepRatio = new ArrayList<>();
-                List<Double> extractionRatio = new ArrayList<>();
-                List<Double> queriesRatio = new ArrayList<>();
-                List<Double> totalRatio = new ArrayList<>();
-                boolean sameAnswers = true;
+                paths.add("parallel");
+            }
+            if (off != null) {
+                paths.add("official");
+            }
+            paths.forEach(p -> byPath.put(p, new ArrayList<>()));
+            Map<String, List<List<String>>> answersByPath = new LinkedHashMap<>();
+            if (paths.size() > 1) {
                 for (int round = 0; round < rounds; round++) {
-                    PaperWorkload.Result a = PaperWorkload.run(m, s, spec, 1, phase -> { });
-                    PaperWorkload.Result b = PaperWorkload.run(m, par, spec, 1, phase -> { });
-                    sweepRatio.add(a.phasesMs().get("sweep") / b.phasesMs().get("sweep"));
-                    extractionRatio.add(a.phasesMs().get("extraction") / b.phasesMs().get("extraction"));
-                    queriesRatio.add(a.phasesMs().get("patched_queries") / b.phasesMs().get("patched_queries"));
-                    totalRatio.add(a.phasesMs().get("total") / b.phasesMs().get("total"));
-                    sameAnswers &= a.firstAnswers().equals(b.firstAnswers());
-                    status("[paper workload] parallel round " + (round + 1) + "/" + rounds);
+                    List<String> order = new ArrayList<>(paths);
+                    if (round % 2 == 1) {
+                        java.util.Collections.reverse(order);
+                    }
+                    for (String p : order) {
+                        int rr = round;
+                        Consumer<String> progress = phase -> status("[paper workload] round " + (rr + 1) + "/"
+                                + rounds + ", " + p + ": " + phase);
+                        PaperWorkload.Result x = switch (p) {
+                            case "parallel" -> PaperWorkload.run(m, par, spec, 1, progress);
+                            case "official" -> PaperWorkload.runOfficial(offModel, off, spec, progress);
+                            default -> PaperWorkload.run(m, s, spec, 1, progress);
+                        };
+                        byPath.get(p).add(x.phasesMs());
+                        answersByPath.computeIfAbsent(p, k -> new ArrayList<>()).add(x.firstAnswers());
+                    }
                 }
                 endStatus();
-                for (var e : java.util.Map.of("extraction", extractionRatio, "patched_queries", queriesRatio,
-                        "sweep", sweepRatio, "total", totalRatio).entrySet().stream()
-                        .sorted(java.util.Map.Entry.comparingByKey()).toList()) {
-                    System.out.printf(Locale.ROOT, "parallel (%d sequences) vs sequential, %-16s median %.2fx "
-                            + "(min %.2f, max %.2f, %d rounds)%n", parallel, e.getKey() + ":", median(e.getValue()),
-                            java.util.Collections.min(e.getValue()), java.util.Collections.max(e.getValue()), rounds);
+            }
+            // speed ratios per phase: the base path's time over the other's, per round (median, min, max)
+            Map<String, Map<String, double[]>> ratios = new LinkedHashMap<>();
+            List<String[]> pairs = new ArrayList<>();
+            if (par != null) {
+                pairs.add(new String[] {"parallel", "sequential"});
+            }
+            if (off != null) {
+                pairs.add(new String[] {"sequential", "official"});
+                if (par != null) {
+                    pairs.add(new String[] {"parallel", "official"});
                 }
-                System.out.println("first answers equal in every round: " + sameAnswers);
+            }
+            for (String[] pair : pairs) {
+                Map<String, double[]> perPhase = new LinkedHashMap<>();
+                for (String phase : List.of("extraction", "patched_queries", "sweep", "total")) {
+                    List<Double> v = new ArrayList<>();
+                    for (int round = 0; round < rounds; round++) {
+                        v.add(byPath.get(pair[1]).get(round).get(phase) / byPath.get(pair[0]).get(round).get(phase));
+                    }
+                    perPhase.put(phase, new double[] {median(v), java.util.Collections.min(v),
+                        java.util.Collections.max(v)});
+                    System.out.printf(Locale.ROOT, "%s vs %s, %-16s median %.2fx (min %.2f, max %.2f, %d rounds)%n",
+                            pair[0].equals("parallel") ? "parallel (" + parallel + " sequences)" : pair[0], pair[1],
+                            phase + ":", perPhase.get(phase)[0], perPhase.get(phase)[1], perPhase.get(phase)[2],
+                            rounds);
+                }
+                ratios.put(pair[0] + "_vs_" + pair[1], perPhase);
+            }
+            for (String p : paths) {
+                if (!byPath.get(p).isEmpty()) {
+                    System.out.printf(Locale.ROOT, "%-10s phase ms (median of %d rounds): %s%n", p, rounds,
+                            medians(byPath.get(p)));
+                }
+            }
+            for (String p : paths) {
+                if (!p.equals("sequential") && answersByPath.containsKey(p)) {
+                    System.out.println("first answers of " + p + " equal the sequential path's in every round: "
+                            + answersByPath.get(p).equals(answersByPath.get("sequential")));
+                }
             }
             r.phasesMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.1f ms%n", k, v));
             r.stepMedianMs().forEach((k, v) -> System.out.printf(Locale.ROOT, "%-28s %12.2f ms (median)%n", k, v));
@@ -212,10 +296,75 @@ final class BenchCommand implements Callable<Integer> {
                 root.putPOJO("phases_ms", r.phasesMs());
                 root.putPOJO("step_median_ms", r.stepMedianMs());
                 root.putPOJO("first_answers", r.firstAnswers());
+                if (!ratios.isEmpty()) {
+                    root.put("parallel_sequences", par != null ? parallel : 1);
+                    root.put("rounds", rounds);
+                    root.put("ratio_method", "speed ratio per phase: the other path's time over this path's, per "
+                            + "round (paths interleaved, order reversed every other round); median, min, max");
+                    ObjectNode rounds = root.putObject("rounds_phases_ms");
+                    byPath.forEach((p, v) -> rounds.putPOJO(p, v));
+                    ObjectNode meds = root.putObject("paths_phases_ms_median");
+                    byPath.forEach((p, v) -> meds.putPOJO(p, medians(v)));
+                    ObjectNode rs = root.putObject("speed_ratios");
+                    ratios.forEach((k, v) -> {
+                        ObjectNode o = rs.putObject(k);
+                        v.forEach((phase, x) -> {
+                            ObjectNode q = o.putObject(phase);
+                            q.put("median", x[0]);
+                            q.put("min", x[1]);
+                            q.put("max", x[2]);
+                        });
+                    });
+                    ObjectNode fa = root.putObject("first_answers_by_path");
+                    answersByPath.forEach((p, v) -> fa.putPOJO(p, v));
+                }
                 om.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
             }
         }
         return 0;
+    }
+
+    private int runBatched(ModelParams mp, SessionParams sp, org.taskvec.engine.GpuLayers.Choice choice)
+            throws Exception {
+        for (int[] list : new int[][] {npp, ntg, npl}) {
+            for (int v : list) {
+                if (v < 1) {
+                    throw new org.taskvec.engine.InvalidInputException("--npp, --ntg and --npl take positive numbers");
+                }
+            }
+        }
+        try (Model m = Model.load(model, mp.withProjector(null));
+             Session s = m.newSession(org.taskvec.perf.BatchedBench.sessionParams(sp, npl))) {
+            System.err.printf(Locale.ROOT, "bench --batched: %s, gpu layers %d (%s), %d threads, n_kv_max %d, n_batch %d, "
+                    + "n_ubatch %d, unified KV cache%n", m.info().description(), choice.layers(), choice.why(),
+                    sp.threads(), sp.contextSize(), sp.batchSize(), sp.microBatchSize());
+            System.out.printf("|%6s | %6s | %4s | %6s | %8s | %8s | %8s | %8s | %8s | %8s |%n", "PP", "TG", "B", "N_KV",
+                    "T_PP s", "S_PP t/s", "T_TG s", "S_TG t/s", "T s", "S t/s");
+            List<String> lines = new ArrayList<>();
+            org.taskvec.perf.BatchedBench.run(m, s, npp, ntg, npl, 1, row -> {
+                System.out.printf(Locale.ROOT, "|%6d | %6d | %4d | %6d | %8.3f | %8.2f | %8.3f | %8.2f | %8.3f | %8.2f |%n",
+                        row.pp(), row.tg(), row.pl(), row.nKv(), row.tPp(), row.speedPp(), row.tTg(), row.speedTg(),
+                        row.tPp() + row.tTg(), (row.pl() * row.pp() + row.decodedTokens()) / (row.tPp() + row.tTg()));
+                if (row.decodedTokens() < row.pl() * row.tg()) {
+                    System.err.printf("bench --batched: %d of %d tokens decoded at B=%d (sequences that picked their "
+                            + "end-of-generation token stopped)%n", row.decodedTokens(), row.pl() * row.tg(), row.pl());
+                }
+                lines.add(row.json());
+            });
+            if (json != null) {
+                java.nio.file.Files.write(json, lines);
+            }
+        }
+        return 0;
+    }
+
+    /** Each phase's median over rounds. */
+    private static Map<String, Double> medians(List<Map<String, Double>> rounds) {
+        Map<String, Double> out = new LinkedHashMap<>();
+        for (String phase : rounds.get(0).keySet()) {
+            out.put(phase, median(rounds.stream().map(x -> x.get(phase)).toList()));
+        }
+        return out;
     }
 
     private static double median(List<Double> v) {

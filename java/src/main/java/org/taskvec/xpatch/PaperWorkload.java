@@ -64,21 +64,9 @@ public final class PaperWorkload {
                     + " is out of range 0.." + (model.layers() - 1));
         }
         XpatchContext cx = new XpatchContext(model, session);
-        Random rnd = new Random(spec.seed());
-        List<Prompt> extraction = new ArrayList<>();
-        for (int i = 0; i < spec.extractionPrompts(); i++) {
-            int[] ids = new int[spec.extractionTokens() - 1];
-            for (int k = 0; k < ids.length - 1; k++) {
-                ids[k] = 100 + rnd.nextInt(32000 - 100);
-            }
-            ids[ids.length - 1] = COLON;
-            extraction.add(Prompt.builder().tokens(ids).build()); // BOS added: extractionTokens in all
-        }
-        List<Prompt> queries = new ArrayList<>();
-        for (int i = 0; i < Math.max(spec.patchedQueries(), spec.sweepQueries()); i++) {
-            queries.add(Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:", List.of(randomImage(rnd,
-                    spec.imageSize()))));
-        }
+        Inputs in = inputs(spec);
+        List<Prompt> extraction = in.extraction();
+        List<Prompt> queries = in.queries();
         int nLayer = model.layers();
         Map<String, Double> phases = new LinkedHashMap<>();
         List<String> answers = new ArrayList<>();
@@ -123,13 +111,17 @@ public final class PaperWorkload {
                 HookedRun.runAll(session, queries.subList(from, to), seqs, hs);
                 for (org.taskvec.engine.Generation g : session.generateAll(seqs,
                         org.taskvec.engine.GenerationParams.greedy(spec.newTokens()))) {
-                    answers.add(g.text());
+                    answers.add(model.detokenize(g.tokens()));
                 }
             }
         } else {
             for (int i = 0; i < spec.patchedQueries(); i++) {
-                answers.add(Predictor.predict(cx, queries.get(i), vectors[spec.patchLayer()], spec.patchLayer(),
-                        spec.newTokens()));
+                // as Predictor.predict does it; the answer is the tokens' text as every path detokenizes it (a
+                // generation's streamed text keeps the first token's leading space, a detokenized list does not)
+                org.taskvec.engine.Generation g = HookedRun.generate(session, queries.get(i),
+                        org.taskvec.engine.GenerationParams.greedy(spec.newTokens()),
+                        Predictor.patch(cx, vectors[spec.patchLayer()], spec.patchLayer())).generation();
+                answers.add(model.detokenize(g.tokens()));
             }
         }
         phases.put("patched_queries", ms(t));
@@ -178,6 +170,127 @@ public final class PaperWorkload {
         steps.put("sweep_step_cached_prefix", median(repeats, () -> Predictor.predict(cx, q, v, layer, 1)));
         return new Result(phases, steps, session.layout(q).length, nLayer, answers.subList(0,
                 Math.min(3, answers.size())));
+    }
+
+    /** The workload's prompts: the extraction prompts and the image queries, from spec's seed. */
+    private record Inputs(List<Prompt> extraction, List<Prompt> queries) {}
+
+    private static Inputs inputs(Spec spec) {
+        Random rnd = new Random(spec.seed());
+        List<Prompt> extraction = new ArrayList<>();
+        for (int i = 0; i < spec.extractionPrompts(); i++) {
+            int[] ids = new int[spec.extractionTokens() - 1];
+            for (int k = 0; k < ids.length - 1; k++) {
+                ids[k] = 100 + rnd.nextInt(32000 - 100);
+            }
+            ids[ids.length - 1] = COLON;
+            extraction.add(Prompt.builder().tokens(ids).build()); // BOS added: extractionTokens in all
+        }
+        List<Prompt> queries = new ArrayList<>();
+        for (int i = 0; i < Math.max(spec.patchedQueries(), spec.sweepQueries()); i++) {
+            queries.add(Prompt.withImages("Q:" + Prompt.MEDIA_MARKER + "\nA:", List.of(randomImage(rnd,
+                    spec.imageSize()))));
+        }
+        return new Inputs(extraction, queries);
+    }
+
+    /**
+     * The same workload at the official procedure's cost (benchmarks/official_loop.py: forward hooks, no KV cache)
+     * on this engine: every variant is a full forward pass from an empty cache. Each extraction prompt is one forward;
+     * each patched query generates its new tokens greedily with one forward over the query and the tokens so far per
+     * token (the patch kept at the query's final ":"); each swept layer is one forward over its query. Give a model
+     * without an encoded-image cache ({@code ModelParams.withImageCacheBytes(0)}) to re-encode the image in every
+     * forward, as the official loop does. Phase times only; the answers are those of the patched queries.
+     */
+    public static Result runOfficial(Model model, Session session, Spec spec, Consumer<String> progress) {
+        if (!model.hasProjector()) {
+            throw new org.taskvec.engine.NoProjectorException("the paper workload needs a vision projector");
+        }
+        if (spec.patchLayer() < 0 || spec.patchLayer() >= model.layers()) {
+            throw new org.taskvec.engine.InvalidInputException("patch_layer " + spec.patchLayer()
+                    + " is out of range 0.." + (model.layers() - 1));
+        }
+        Inputs in = inputs(spec);
+        int nLayer = model.layers();
+        int queryTokens = session.layout(in.queries().get(0)).length;
+        Positions colon = Positions.of(queryTokens - 1); // the query's final ":", also once tokens follow it
+        Map<String, Double> phases = new LinkedHashMap<>();
+        List<String> answers = new ArrayList<>();
+        long start = System.nanoTime();
+
+        progress.accept("official: extraction");
+        long t = System.nanoTime();
+        float[][] vectors = new float[nLayer][model.embeddingSize()];
+        for (Prompt p : in.extraction()) {
+            session.truncate(0);
+            RunResult r = HookedRun.run(session, p, Hooks.create().captureLayers("resid_post", nLayer,
+                    Positions.last()));
+            for (int l = 0; l < nLayer; l++) {
+                float[] v = r.captures().get(l).last();
+                for (int d = 0; d < v.length; d++) {
+                    vectors[l][d] += v[d] / in.extraction().size();
+                }
+            }
+        }
+        phases.put("extraction", ms(t));
+
+        progress.accept("official: patched queries");
+        t = System.nanoTime();
+        int layer = spec.patchLayer();
+        for (int i = 0; i < spec.patchedQueries(); i++) {
+            List<Integer> generated = new ArrayList<>();
+            for (int k = 0; k < spec.newTokens(); k++) {
+                int next = fullForward(session, withTokens(in.queries().get(i), generated), layer, vectors[layer],
+                        colon);
+                if (model.isEndOfGeneration(next)) {
+                    break;
+                }
+                generated.add(next);
+            }
+            answers.add(model.detokenize(generated.stream().mapToInt(Integer::intValue).toArray()));
+        }
+        phases.put("patched_queries", ms(t));
+
+        progress.accept("official: layer sweep");
+        t = System.nanoTime();
+        for (int i = 0; i < spec.sweepQueries(); i++) {
+            for (int l = 0; l < nLayer; l++) {
+                fullForward(session, in.queries().get(i), l, vectors[l], colon);
+            }
+        }
+        phases.put("sweep", ms(t));
+        phases.put("total", ms(start));
+        return new Result(phases, Map.of(), queryTokens, nLayer, answers.subList(0, Math.min(3, answers.size())));
+    }
+
+    /** One forward pass from an empty cache with vector replacing resid_post after layer at positions: its arg-max. */
+    private static int fullForward(Session session, Prompt prompt, int layer, float[] vector, Positions at) {
+        session.truncate(0);
+        HookedRun.run(session, prompt, Hooks.create().replace("blocks." + layer + ".resid_post", at, vector));
+        float[] logits = session.logits();
+        int best = 0;
+        for (int k = 1; k < logits.length; k++) {
+            best = logits[k] > logits[best] ? k : best;
+        }
+        return best;
+    }
+
+    /** prompt followed by tokens (as they are). */
+    static Prompt withTokens(Prompt prompt, List<Integer> tokens) {
+        if (tokens.isEmpty()) {
+            return prompt;
+        }
+        Prompt.Builder b = Prompt.builder().addBos(prompt.addBos());
+        for (Prompt.Part p : prompt.parts()) {
+            if (p.isText()) {
+                b.text(p.text());
+            } else if (p.isImage()) {
+                b.image(p.image());
+            } else {
+                b.tokens(p.tokens());
+            }
+        }
+        return b.tokens(tokens.stream().mapToInt(Integer::intValue).toArray()).build();
     }
 
     private static Image randomImage(Random rnd, int side) {

@@ -266,6 +266,52 @@ class HookCommandsTest {
     }
 
     @Test
+    void benchComparesThePaperWorkloadsPathsWithTheOfficialCost(@TempDir Path tmp) throws Exception {
+        Path spec = Files.writeString(tmp.resolve("w.json"), "{\"extraction_prompts\": 3, \"extraction_tokens\": 12, "
+                + "\"patched_queries\": 3, \"new_tokens\": 3, \"patch_layer\": 2, \"sweep_queries\": 2, "
+                + "\"image_size\": 48, \"seed\": 7}");
+        Path json = tmp.resolve("paper.json");
+        CliTest.Run r = CliTest.run("bench", "--model", TestModels.tinyModel().toString(), "--mmproj",
+                TestModels.tinyProjector().toString(), "--paper-workload", spec.toString(), "--rounds", "2",
+                "--parallel", "2", "--official-cost", "--threads", String.valueOf(TestModels.threads()),
+                "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(json.toFile());
+        assertEquals(2, j.get("parallel_sequences").asInt());
+        for (String path : new String[] {"sequential", "parallel", "official"}) {
+            JsonNode rounds = j.get("rounds_phases_ms").get(path);
+            assertEquals(2, rounds.size(), path);
+            for (JsonNode round : rounds) {
+                assertTrue(round.get("total").asDouble() >= round.get("extraction").asDouble()
+                        + round.get("patched_queries").asDouble() + round.get("sweep").asDouble() - 1e-6, path);
+            }
+        }
+        for (String pair : new String[] {"parallel_vs_sequential", "sequential_vs_official", "parallel_vs_official"}) {
+            String[] p = pair.split("_vs_");
+            for (String phase : new String[] {"extraction", "patched_queries", "sweep", "total"}) {
+                JsonNode x = j.get("speed_ratios").get(pair).get(phase);
+                // per round: the other path's time over this one's; with 2 rounds the median is their mean
+                double r0 = j.get("rounds_phases_ms").get(p[1]).get(0).get(phase).asDouble()
+                        / j.get("rounds_phases_ms").get(p[0]).get(0).get(phase).asDouble();
+                double r1 = j.get("rounds_phases_ms").get(p[1]).get(1).get(phase).asDouble()
+                        / j.get("rounds_phases_ms").get(p[0]).get(1).get(phase).asDouble();
+                assertEquals(Math.min(r0, r1), x.get("min").asDouble(), 1e-9, pair + " " + phase);
+                assertEquals(Math.max(r0, r1), x.get("max").asDouble(), 1e-9, pair + " " + phase);
+                assertEquals((r0 + r1) / 2, x.get("median").asDouble(), 1e-9, pair + " " + phase);
+            }
+        }
+        // every path computes the same greedy answers: KV-cached and batched generation equal the official full
+        // forward passes, token for token (detokenized alike)
+        JsonNode answers = j.get("first_answers_by_path");
+        assertEquals(3, answers.get("sequential").get(0).size(), answers.toString());
+        assertEquals(answers.get("sequential"), answers.get("official"), answers.toString());
+        assertEquals(answers.get("sequential"), answers.get("parallel"), answers.toString());
+        assertTrue(r.out().contains("first answers of official equal the sequential path's in every round: true"),
+                r.out());
+        assertTrue(line(r.out(), "sequential vs official, sweep:").contains("2 rounds"), r.out());
+    }
+
+    @Test
     void paperWorkloadNeedsAProjector() {
         CliTest.Run r = CliTest.run("bench", "--model", TestModels.tinyModel().toString(), "--paper-workload");
         assertNotEquals(0, r.code());

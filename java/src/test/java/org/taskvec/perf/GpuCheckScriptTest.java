@@ -171,6 +171,93 @@ class GpuCheckScriptTest {
         assertTrue(Files.readString(out.resolve("summary.md")).contains("| hooks | skipped |"));
     }
 
+    /**
+     * A stand-in for llama-batched-bench (the real one is not part of this build): it records its arguments and
+     * answers every -npl value with a JSON line at 1000 tokens/s of prompt and 100 of generation.
+     */
+    private static final String FAKE_BATCHED_BENCH = """
+            #!/usr/bin/env bash
+            echo "$*" >> "$FAKE_BATCHED_BENCH_ARGS"
+            npp="" ntg="" npl=""
+            while [ $# -gt 0 ]; do
+              case "$1" in -npp) npp="$2"; shift 2 ;; -ntg) ntg="$2"; shift 2 ;; -npl) npl="$2"; shift 2 ;; *) shift ;; esac
+            done
+            echo "main: n_kv_max = 4096 (a log line)" >&2
+            for pl in ${npl//,/ }; do
+              echo "{\\"pp\\": $npp, \\"tg\\": $ntg, \\"pl\\": $pl, \\"t_pp\\": 1.0, \\"speed_pp\\": 1000.0, \\"t_tg\\": 1.0, \\"speed_tg\\": 100.0}"
+            done
+            """;
+
+    @Test
+    void theBatchedPairAndTheParallelPaperWorkloadReachTheSummary() throws Exception {
+        Path nat = Files.createDirectories(tmp.resolve("natives"));
+        try (Stream<Path> libs = Files.list(natives())) {
+            for (Path f : (Iterable<Path>) libs::iterator) {
+                Files.copy(f, nat.resolve(f.getFileName()), java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            }
+        }
+        Path fake = Files.writeString(nat.resolve("llama-batched-bench"), FAKE_BATCHED_BENCH);
+        assertTrue(fake.toFile().setExecutable(true));
+        Path out = tmp.resolve("out");
+        Path log = tmp.resolve("full.log");
+        List<String> cmd = new ArrayList<>(List.of("setsid", "bash", SCRIPT.toString(), "--cpu", "--classpath",
+                classPath(), "--natives", nat.toString(), "--rounds", "1", "--no-official", "--out", out.toString(),
+                "--work", tmp.resolve("work").toString(), "--deadline", "400"));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        pb.environment().remove("OUT");
+        Path argsFile = tmp.resolve("llama-batched-bench.args");  // the script runs a copy of the natives folder
+        pb.environment().put("FAKE_BATCHED_BENCH_ARGS", argsFile.toString());
+        Process p = pb.start();
+        try {
+            assertTrue(p.waitFor(480, TimeUnit.SECONDS), "the --cpu check ran past 480 s: " + Files.readString(log));
+        } finally {
+            p.destroyForcibly();
+        }
+        assertEquals(0, p.exitValue(), Files.readString(log));
+        List<String[]> steps = steps(out);
+        for (String step : new String[] {"batched-tiny-F16", "llama-batched-bench-tiny-F16",
+                "llama-batched-bench-tiny-F16.2", "batched-tiny-F16.2", "paper-parallel"}) {
+            assertTrue(hasStep(steps, step, "ok"), step + " not ok: " + Files.readString(log));
+        }
+        // the two sides got the same work: npp, ntg, npl, the context and a unified KV cache on the tool's side
+        List<String> args = Files.readAllLines(argsFile);
+        assertEquals(2, args.size(), args.toString());
+        for (String a : args) {
+            assertTrue(a.contains("-npp 32 -ntg 16 -npl 1,4,16,64") && a.contains("-c 3072") && a.contains("-kvu")
+                    && a.contains("-b 512 -ub 512"), a);
+        }
+        JsonNode results = JSON.readTree(out.resolve("results.json").toFile());
+        JsonNode batched = results.path("batched").path(0);
+        assertEquals("tiny-F16", batched.path("name").asText(), results.toString());
+        List<Integer> npl = new ArrayList<>();
+        for (JsonNode c : batched.path("configs")) {
+            npl.add(c.path("pl").asInt());
+            assertEquals(2, c.path("pairs").asInt(), c.toString());
+            // the tool's side reads 100 tokens/s in both pairs: each ratio is the engine's own speed / 100
+            assertEquals(100.0, c.path("llama_speed_tg").asDouble(), 1e-9, c.toString());
+            double median = c.path("tg_ratio").path("median").asDouble();
+            assertTrue(median > 0, c.toString());
+            assertEquals(c.path("taskvec_speed_tg").asDouble() / 100.0, median, 1e-9 * median, c.toString());
+            // every sequence generated all its tokens, or the row says so
+            assertEquals(0, c.path("rounds_with_early_stops").asInt(), c.toString());
+        }
+        assertEquals(List.of(1, 4, 16, 64), npl);
+        JsonNode ratios = results.path("paper_parallel").path("speed_ratios");
+        for (String pair : new String[] {"parallel_vs_sequential", "sequential_vs_official", "parallel_vs_official"}) {
+            for (String phase : new String[] {"extraction", "patched_queries", "sweep", "total"}) {
+                JsonNode x = ratios.path(pair).path(phase);
+                assertTrue(x.path("min").asDouble() > 0 && x.path("min").asDouble() <= x.path("median").asDouble()
+                        && x.path("median").asDouble() <= x.path("max").asDouble(), pair + " " + phase + ": " + x);
+            }
+        }
+        String summary = Files.readString(out.resolve("summary.md"));
+        assertTrue(summary.contains("## Batched decode: taskvec (Java API) vs llama-batched-bench"), summary);
+        assertTrue(summary.contains("| tiny-F16 | 32 | 16 | 64 | 2 |"), summary);
+        assertTrue(summary.contains("## The paper's workload on parallel sequences"), summary);
+        assertTrue(summary.contains("paper workload: parallel / sequential speed, sweep"), summary);
+    }
+
     @Test
     void aBundleWithoutRuntimeOrSourceIsRefusedWithEachProblem() throws Exception {
         Path b = Files.createDirectories(tmp.resolve("gpu-bundle/lib"));

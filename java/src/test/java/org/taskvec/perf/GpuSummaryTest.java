@@ -83,6 +83,74 @@ class GpuSummaryTest {
                 r.get("goals").toString());
     }
 
+    /** A line of taskvec bench --batched --json or of llama-batched-bench --output-format jsonl. */
+    private static String batchedLine(int pl, double speedPp, double speedTg) {
+        return "{\"pp\": 32, \"tg\": 16, \"pl\": " + pl + ", \"n_kv\": " + pl * 48 + ", \"t_pp\": 1.0, \"speed_pp\": "
+                + speedPp + ", \"t_tg\": 1.0, \"speed_tg\": " + speedTg + ", \"t\": 2.0, \"speed\": 1.0}\n";
+    }
+
+    @Test
+    void batchedDecodeIsComparedPerProcessPairAndBatchSize() throws Exception {
+        // pair 1 and pair 2 (ABBA); a third taskvec file without its llama-batched-bench partner does not count
+        Files.writeString(out.resolve("batched-taskvec-m.1.jsonl"), batchedLine(1, 100, 18) + batchedLine(64, 300, 120));
+        Files.writeString(out.resolve("llama-batched-bench-m.1.jsonl"), "main: n_kv_max = 4096\n"
+                + batchedLine(1, 100, 20) + batchedLine(64, 250, 100));
+        Files.writeString(out.resolve("batched-taskvec-m.2.jsonl"), batchedLine(1, 90, 16) + batchedLine(64, 200, 80));
+        Files.writeString(out.resolve("llama-batched-bench-m.2.jsonl"), batchedLine(1, 100, 20)
+                + batchedLine(64, 200, 100) + "{\"pp\": 32, \"tg\": 16, \"pl\"");  // cut off mid-line
+        Files.writeString(out.resolve("batched-taskvec-m.3.jsonl"), batchedLine(1, 1, 1));
+        // one pair only: no verdict
+        Files.writeString(out.resolve("batched-taskvec-solo.1.jsonl"), batchedLine(4, 100, 50));
+        Files.writeString(out.resolve("llama-batched-bench-solo.1.jsonl"), batchedLine(4, 100, 50));
+        JsonNode r = summarize();
+        JsonNode m = null;
+        for (JsonNode model : r.get("batched")) {
+            if (model.get("name").asText().equals("m")) {
+                m = model;
+            }
+        }
+        assertTrue(m != null, r.toString());
+        assertEquals(2, m.get("configs").size());
+        JsonNode one = m.get("configs").get(0);
+        JsonNode many = m.get("configs").get(1);
+        assertEquals(1, one.get("pl").asInt());
+        assertEquals(2, one.get("pairs").asInt());
+        assertEquals((0.9 + 0.8) / 2, one.get("tg_ratio").get("median").asDouble(), 1e-12);
+        assertEquals(0.8, one.get("tg_ratio").get("min").asDouble(), 1e-12);
+        assertEquals(0.95, one.get("pp_ratio").get("median").asDouble(), 1e-12);
+        assertEquals(64, many.get("pl").asInt());
+        assertEquals(1.0, many.get("tg_ratio").get("median").asDouble(), 1e-12);  // (1.2 + 0.8) / 2
+        assertEquals(0.8, many.get("tg_ratio").get("min").asDouble(), 1e-12);
+        assertEquals(1.2, many.get("tg_ratio").get("max").asDouble(), 1e-12);
+        assertEquals(100.0, many.get("taskvec_speed_tg").asDouble(), 1e-12);
+        assertEquals("misses", verdict(r, "m: batched S_TG taskvec / llama-batched-bench, npl 1 (npp 32, ntg 16, 2 pairs)"));
+        assertEquals("meets", verdict(r, "m: batched S_TG taskvec / llama-batched-bench, npl 64"));
+        assertEquals("no verdict: 1 process pair (not interleaved)",
+                verdict(r, "solo: batched S_TG taskvec / llama-batched-bench, npl 4"));
+        String summary = Files.readString(out.resolve("results.json"));
+        assertTrue(summary.contains("\"batched\""), summary);
+    }
+
+    @Test
+    void theParallelPaperWorkloadGivesItsRatiosAndGoals() throws Exception {
+        Files.writeString(out.resolve("paper-parallel.json"), "{\"parallel_sequences\": 8, \"rounds\": 2, "
+                + "\"speed_ratios\": {\"parallel_vs_sequential\": {\"sweep\": {\"median\": 1.4, \"min\": 1.3, "
+                + "\"max\": 1.5}, \"patched_queries\": {\"median\": 3.2, \"min\": 3.1, \"max\": 3.3}, \"total\": "
+                + "{\"median\": 1.1, \"min\": 1.0, \"max\": 1.2}}, \"parallel_vs_official\": {\"total\": "
+                + "{\"median\": 9.5, \"min\": 9.0, \"max\": 10.0}}}}");
+        JsonNode r = summarize();
+        assertEquals("misses", verdict(r, "paper workload: parallel / sequential speed, sweep"));
+        assertEquals("meets", verdict(r, "paper workload: parallel / sequential speed, patched_queries"));
+        assertEquals("9.5x", verdict(r, "paper workload: parallel / official cost on this engine, total"));
+        assertEquals(8, r.get("paper_parallel").get("parallel_sequences").asInt());
+        ChildProcess.Result md = ChildProcess.of("GpuSummaryTest/markdown", "python3", SCRIPT.toString(),
+                out.toString()).timeout(Duration.ofSeconds(60)).run();
+        md.assertExit(0);
+        String text = String.join("\n", md.stdoutLines());
+        assertTrue(text.contains("| sweep | 1.40 (1.30-1.50) | - |"), text); // no parallel/official sweep given
+        assertTrue(text.contains("| total | 1.10 (1.00-1.20) | 9.50 (9.00-10.00) |"), text);
+    }
+
     @Test
     void cutOffAndMissingFilesLeaveASummaryOfWhatIsThere() throws Exception {
         String full = bench(5, 1.0, 1.0, 500);
