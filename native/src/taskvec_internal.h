@@ -363,6 +363,9 @@ std::vector<ggml_backend_dev_t> model_devices(const llama_model * model);
 ggml_backend_dev_t model_layer_device(const llama_model * model, int32_t il);
 tv_status add_rpc_devices(const char * servers, std::vector<ggml_backend_dev_t> & devices,
                           std::vector<std::string> & endpoints);
+// Whether one of the RPC servers at endpoints does not answer now (its failure is then tv_last_error()). llama.cpp
+// reports a server lost while it loads a model or sets up a context only in its log: this asks the servers again.
+bool rpc_server_lost(const std::vector<std::string> & endpoints);
 // Records that model lost an RPC server (reason: the failure), so that later calls refuse it.
 void mark_rpc_lost(tv_model * model, const char * reason);
 // Throws the RPC failure (TV_ERR_RPC through guarded) when model lost an RPC server earlier.

@@ -87,11 +87,8 @@ extern "C" TV_API tv_model * tv_model_load(const char * path, tv_model_params pa
         }
         tv::model_ptr lm(llama_model_load_from_file(path, mp));
         if (!lm) {
-            // llama.cpp reports a server lost while loading only in its log: ask the servers again
-            for (const std::string & e : endpoints) {
-                if (tv_rpc_server_device(e.c_str(), 0, nullptr, nullptr) < 0) {
-                    return fail(TV_ERR_RPC, "llama.cpp could not load the model %s: %s", path, tv_last_error());
-                }
+            if (tv::rpc_server_lost(endpoints)) {
+                return fail(TV_ERR_RPC, "llama.cpp could not load the model %s: %s", path, tv_last_error());
             }
             return fail(TV_ERR_LOAD, "llama.cpp could not load the model %s", path);
         }

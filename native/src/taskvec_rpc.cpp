@@ -103,6 +103,15 @@ tv_status add_rpc_devices(const char * servers, std::vector<ggml_backend_dev_t> 
     return TV_OK;
 }
 
+bool rpc_server_lost(const std::vector<std::string> & endpoints) {
+    for (const std::string & e : endpoints) {
+        if (tv_rpc_server_device(e.c_str(), 0, nullptr, nullptr) < 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void mark_rpc_lost(tv_model * model, const char * reason) {
     std::lock_guard<std::mutex> lock(model->rpc_mutex);
     if (!model->rpc_lost.load()) {

@@ -522,12 +522,9 @@ extern "C" TV_API tv_session * tv_session_init(tv_model * model, tv_session_para
         cp.no_perf = true;
         tv::context_ptr ctx(tv::remote_call(model, [&] { return llama_init_from_model(model->model.get(), cp); }));
         if (!ctx) {
-            // llama.cpp reports a server lost while it sets up the context only in its log: ask the servers again
-            for (const std::string & e : model->rpc_endpoints) {
-                if (tv_rpc_server_device(e.c_str(), 0, nullptr, nullptr) < 0) {
-                    tv::mark_rpc_lost(model, tv_last_error());
-                    return fail(TV_ERR_RPC, "llama.cpp could not create a context: %s", tv_last_error());
-                }
+            if (tv::rpc_server_lost(model->rpc_endpoints)) {
+                tv::mark_rpc_lost(model, tv_last_error());
+                return fail(TV_ERR_RPC, "llama.cpp could not create a context: %s", tv_last_error());
             }
             return fail(TV_ERR_LOAD, "llama.cpp could not create a context (n_ctx %u)", cp.n_ctx);
         }

@@ -40,14 +40,7 @@ public final class GpuLayers {
                             .append(' ').append(d.freeBytes() >> 20).append(" MiB free");
                 }
             }
-            try {
-                long proj = projector == null ? 0 : Files.size(projector);
-                OffloadPlanner.Plan p = OffloadPlanner.plan(Model.checkModelFile(model), proj, contextSize, 2, free,
-                        total);
-                return new Choice(p.gpuLayers(), where + ": " + p.reason());
-            } catch (IOException e) {
-                throw new ModelLoadException("cannot read " + projector + ": " + e.getMessage(), e);
-            }
+            return plan(model, projector, contextSize, free, total, where.toString());
         }
         if (!spec.equals("auto")) {
             try {
@@ -66,11 +59,17 @@ public final class GpuLayers {
             return new Choice(0, "CPU: " + GpuDevices.unavailableReason());
         }
         GpuDevices.GpuDevice g = gpus.get(0);
+        return plan(model, projector, contextSize, g.freeBytes(), g.totalBytes(),
+                g.name() + " (" + g.freeBytes() / (1 << 20) + " MiB free)");
+    }
+
+    /** The offload plan for model (and projector) against free of total bytes; where: the memory's description. */
+    private static Choice plan(Path model, Path projector, int contextSize, long free, long total, String where) {
         try {
             long proj = projector == null ? 0 : Files.size(projector);
-            OffloadPlanner.Plan p = OffloadPlanner.plan(Model.checkModelFile(model), proj, contextSize, 2,
-                    g.freeBytes(), g.totalBytes());
-            return new Choice(p.gpuLayers(), g.name() + " (" + g.freeBytes() / (1 << 20) + " MiB free): " + p.reason());
+            OffloadPlanner.Plan p = OffloadPlanner.plan(Model.checkModelFile(model), proj, contextSize, 2, free,
+                    total);
+            return new Choice(p.gpuLayers(), where + ": " + p.reason());
         } catch (IOException e) {
             throw new ModelLoadException("cannot read " + projector + ": " + e.getMessage(), e);
         }

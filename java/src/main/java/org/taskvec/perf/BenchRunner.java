@@ -94,47 +94,60 @@ public final class BenchRunner {
                 ops.put("image prompt (encode + decode)", () -> fresh(prompts, () -> { prompts.evaluate(withImage);
                     return 0; }));
             }
-            List<String> names = new ArrayList<>(ops.keySet());
-            Map<String, List<Timing>> timings = new LinkedHashMap<>();
-            names.forEach(n -> timings.put(n, new ArrayList<>()));
-            Random order = new Random(20241024);
-            for (int r = 0; r < s.warmup() + s.rounds(); r++) {
-                List<String> round = new ArrayList<>(names);
-                Collections.shuffle(round, order);
-                for (String n : round) {
-                    Timing t = ops.get(n).get();
-                    if (r >= s.warmup()) {
-                        timings.get(n).add(t);
-                    }
-                }
-                progress.accept(r < s.warmup() ? "warm-up " + (r + 1) + "/" + s.warmup()
-                        : "round " + (r - s.warmup() + 1) + "/" + s.rounds());
-            }
-            List<Result> out = new ArrayList<>();
-            for (String n : names) {
-                boolean perToken = n.startsWith("decode");
-                List<Double> ms = timings.get(n).stream().map(t -> perToken ? t.ms() / Math.max(1, t.units())
-                        : t.ms()).toList();
-                double median = median(ms);
-                int minTokens = perToken ? timings.get(n).stream().mapToInt(Timing::units).min().orElse(0) : -1;
-                double tps = n.startsWith("image") ? Double.NaN : perToken ? 1000 / median : promptLen / (median / 1000);
-                String base = BASELINES.get(n);
-                Boolean same = perToken ? java.util.stream.Stream.concat(timings.get(n).stream(),
-                        timings.get(base).stream()).map(Timing::tokens).distinct().count() == 1 : null;
-                if (base == null || base.equals(n)) {
-                    out.add(new Result(n, median, tps, Double.NaN, Double.NaN, Double.NaN, base, Double.NaN,
-                            ms.size(), minTokens, same));
-                    continue;
-                }
-                boolean basePerToken = base.startsWith("decode");
-                List<Double> baseMs = timings.get(base).stream().map(t -> basePerToken
-                        ? t.ms() / Math.max(1, t.units()) : t.ms()).toList();
-                // speed ratios (baseline time / op time, same round): > 1 means faster than the baseline
-                double[] r = speedRatios(ms, baseMs);
-                out.add(new Result(n, median, tps, r[0], r[1], r[2], base, r[3], ms.size(), minTokens, same));
-            }
-            return out;
+            return measure(ops, BASELINES, s, promptLen, 20241024, progress);
         }
+    }
+
+    /**
+     * Runs ops for s's warm-up and measured rounds, each round in an order shuffled afresh (seeded), and summarises
+     * them: per row the median (per generated token for rows named "decode..."), tokens per second (prompt rows:
+     * promptLen positions per run; rows named "image..." none), and against its baseline (baselines: row to row; a
+     * row that is its own baseline, or has none, gets no ratio) the speed ratios of {@link #speedRatios} and whether
+     * decode rows generated the same tokens in every round.
+     */
+    static List<Result> measure(Map<String, Supplier<Timing>> ops, Map<String, String> baselines, Settings s,
+                                int promptLen, long seed, Consumer<String> progress) {
+        List<String> names = new ArrayList<>(ops.keySet());
+        Map<String, List<Timing>> timings = new LinkedHashMap<>();
+        names.forEach(n -> timings.put(n, new ArrayList<>()));
+        Random order = new Random(seed);
+        for (int r = 0; r < s.warmup() + s.rounds(); r++) {
+            List<String> round = new ArrayList<>(names);
+            Collections.shuffle(round, order);
+            for (String n : round) {
+                Timing t = ops.get(n).get();
+                if (r >= s.warmup()) {
+                    timings.get(n).add(t);
+                }
+            }
+            progress.accept(r < s.warmup() ? "warm-up " + (r + 1) + "/" + s.warmup()
+                    : "round " + (r - s.warmup() + 1) + "/" + s.rounds());
+        }
+        List<Result> out = new ArrayList<>();
+        for (String n : names) {
+            boolean perToken = n.startsWith("decode");
+            List<Double> ms = perUnit(timings.get(n), perToken);
+            double median = median(ms);
+            int minTokens = perToken ? timings.get(n).stream().mapToInt(Timing::units).min().orElse(0) : -1;
+            double tps = n.startsWith("image") ? Double.NaN : perToken ? 1000 / median : promptLen / (median / 1000);
+            String base = baselines.get(n);
+            Boolean same = perToken && base != null ? java.util.stream.Stream.concat(timings.get(n).stream(),
+                    timings.get(base).stream()).map(Timing::tokens).distinct().count() == 1 : null;
+            if (base == null || base.equals(n)) {
+                out.add(new Result(n, median, tps, Double.NaN, Double.NaN, Double.NaN, base, Double.NaN,
+                        ms.size(), minTokens, same));
+                continue;
+            }
+            // speed ratios (baseline time / op time, same round): > 1 means faster than the baseline
+            double[] r = speedRatios(ms, perUnit(timings.get(base), base.startsWith("decode")));
+            out.add(new Result(n, median, tps, r[0], r[1], r[2], base, r[3], ms.size(), minTokens, same));
+        }
+        return out;
+    }
+
+    /** Each timing's milliseconds, per unit (generated token) for decode rows. */
+    private static List<Double> perUnit(List<Timing> ts, boolean perToken) {
+        return ts.stream().map(t -> perToken ? t.ms() / Math.max(1, t.units()) : t.ms()).toList();
     }
 
     /**

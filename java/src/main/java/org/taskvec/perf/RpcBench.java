@@ -1,11 +1,8 @@
 package org.taskvec.perf;
 
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.taskvec.engine.GenerationParams;
@@ -67,47 +64,7 @@ public final class RpcBench {
                     "prompt + capture remote block", "prompt, split", "prompt + patch remote block", "prompt, split",
                     "decode, split", "decode, local", "decode + capture remote block", "decode, split");
 
-            List<String> names = new ArrayList<>(ops.keySet());
-            Map<String, List<BenchRunner.Timing>> timings = new LinkedHashMap<>();
-            names.forEach(n -> timings.put(n, new ArrayList<>()));
-            Random order = new Random(20261128);
-            for (int r = 0; r < s.warmup() + s.rounds(); r++) {
-                List<String> round = new ArrayList<>(names);
-                Collections.shuffle(round, order);
-                for (String n : round) {
-                    BenchRunner.Timing t = ops.get(n).get();
-                    if (r >= s.warmup()) {
-                        timings.get(n).add(t);
-                    }
-                }
-                progress.accept(r < s.warmup() ? "warm-up " + (r + 1) + "/" + s.warmup()
-                        : "round " + (r - s.warmup() + 1) + "/" + s.rounds());
-            }
-            List<BenchRunner.Result> out = new ArrayList<>();
-            for (String n : names) {
-                boolean perToken = n.startsWith("decode");
-                List<Double> ms = perUnit(timings.get(n), perToken);
-                double median = BenchRunner.median(ms);
-                int minTokens = perToken ? timings.get(n).stream().mapToInt(BenchRunner.Timing::units).min().orElse(0)
-                        : -1;
-                double tps = perToken ? 1000 / median : promptLen / (median / 1000);
-                String base = baseline.get(n);
-                if (base == null) {
-                    out.add(new BenchRunner.Result(n, median, tps, Double.NaN, Double.NaN, Double.NaN, null,
-                            Double.NaN, ms.size(), minTokens, null));
-                    continue;
-                }
-                Boolean same = perToken ? java.util.stream.Stream.concat(timings.get(n).stream(),
-                        timings.get(base).stream()).map(BenchRunner.Timing::tokens).distinct().count() == 1 : null;
-                double[] r = BenchRunner.speedRatios(ms, perUnit(timings.get(base), perToken));
-                out.add(new BenchRunner.Result(n, median, tps, r[0], r[1], r[2], base, r[3], ms.size(), minTokens,
-                        same));
-            }
-            return out;
+            return BenchRunner.measure(ops, baseline, s, promptLen, 20261128, progress);
         }
-    }
-
-    private static List<Double> perUnit(List<BenchRunner.Timing> ts, boolean perToken) {
-        return ts.stream().map(t -> perToken ? t.ms() / Math.max(1, t.units()) : t.ms()).toList();
     }
 }
