@@ -54,6 +54,11 @@ final class RpcServerCommand implements Callable<Integer> {
         } catch (java.net.UnknownHostException e) {
             throw new InvalidInputException("--host " + host + " is not an address of this host: " + e.getMessage());
         }
+        // ggml's server binds an IPv4 address given in numbers (inet_addr): a name is resolved here
+        if (!(addr instanceof java.net.Inet4Address)) {
+            throw new InvalidInputException("--host " + host + ": ggml's RPC server listens on IPv4 only");
+        }
+        String ip = addr.getHostAddress();
         if (!addr.isLoopbackAddress()) {
             System.err.println("taskvec rpc-server: WARNING: bound to " + host + ", not loopback. The RPC protocol "
                     + "has no authentication or encryption: whoever reaches this port can use this machine's devices "
@@ -71,11 +76,10 @@ final class RpcServerCommand implements Callable<Integer> {
         if (cache != null) {
             Files.createDirectories(cache);
         }
-        String h = host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host;
-        System.out.println("taskvec rpc-server: listening on " + h + ":" + p + " (" + n + " threads"
+        System.out.println("taskvec rpc-server: listening on " + ip + ":" + p + " (" + n + " threads"
                 + (cache != null ? ", cache " + cache : "") + ")");
         System.out.flush();
-        RpcServers.serve(h.startsWith("[") ? h.substring(1, h.length() - 1) : h, p, cache, n);
+        RpcServers.serve(ip, p, cache, n);
         return 1;  // serve returns only by throwing
     }
 }

@@ -17,7 +17,8 @@ import org.bytedeco.javacpp.BytePointer;
  * or a trusted private network only, never to an open network.
  */
 public final class RpcServers {
-    private static final Pattern ENDPOINT = Pattern.compile("(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):([0-9]{1,5})");
+    // a host name or IPv4 address: ggml's RPC transport is IPv4 only
+    private static final Pattern ENDPOINT = Pattern.compile("([A-Za-z0-9._-]+):([0-9]{1,5})");
 
     private RpcServers() {}
 

@@ -85,6 +85,9 @@ class RpcCommandsTest {
             assertTrue(r.err().startsWith("taskvec: error: cannot listen on 127.0.0.1:" + taken.getLocalPort()),
                     r.err());
         }
+        CliTest.Run v6 = CliTest.run("rpc-server", "--host", "::1", "--port", "0");
+        assertEquals(1, v6.code());
+        assertEquals("taskvec: error: --host ::1: ggml's RPC server listens on IPv4 only", v6.err().strip());
         // 192.0.2.1 (TEST-NET-1) is no address of this host: the warning comes first, then the refusal
         CliTest.Run off = CliTest.run("rpc-server", "--host", "192.0.2.1", "--port", "0");
         assertEquals(1, off.code());

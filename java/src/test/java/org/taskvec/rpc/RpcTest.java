@@ -190,7 +190,7 @@ class RpcTest {
     @Test
     void badEndpointsAreRefusedBeforeNativeCode() {
         for (String bad : List.of("localhost", "127.0.0.1:", ":50052", "127.0.0.1:0", "127.0.0.1:70000",
-                "127.0.0.1:50052/x", "")) {
+                "127.0.0.1:50052/x", "[::1]:50052", "")) {
             assertThrows(InvalidInputException.class, () -> ModelParams.defaults().withRpcServers(List.of(bad)), bad);
         }
         assertThrows(InvalidInputException.class,
