@@ -254,6 +254,7 @@ public final class ChildProcess {
         private final Path err;
         private final Thread outDrain;
         private final Thread errDrain;
+        private final Thread shutdownHook;
 
         Running(String label, Process process, Path folder, Path out, Path err, Thread outDrain, Thread errDrain) {
             this.label = label;
@@ -270,8 +271,6 @@ public final class ChildProcess {
             Runtime.getRuntime().addShutdownHook(h);
             this.shutdownHook = h;
         }
-
-        private final Thread shutdownHook;
 
         public Process process() {
             return process;
